@@ -1,0 +1,1 @@
+"""HiveMind wire protocol."""

@@ -1,0 +1,1 @@
+"""Attested recall rooms: the confidential room service."""

@@ -64,7 +64,7 @@ def test_tenant_delete_cascades_and_drops_file(tmp_path: Path) -> None:
     storage = Storage(tmp_path)
     tid = "t_00000000000a"
     storage.control.insert_tenant(tid, "a", "h" * 64, 1.0)
-    storage.control.insert_token("k" * 64, tid, "room:x", {"room_id": "room_x"}, 1.0)
+    storage.control.insert_token("k" * 64, "a" * 12, tid, "room:x", {"room_id": "room_x"}, 1.0)
     storage.control.append_ledger([LedgerEntry("ble_2", tid, 1.0, "credit_grant", 5)])
     store = storage.tenant(tid)
     assert store.user_tables() == []

@@ -132,13 +132,19 @@ class ControlStore:
     # -- invite tokens ---------------------------------------------------------
 
     def insert_token(
-        self, token_hash: str, tenant_id: str, label: str, constraints: dict[str, Any], now: float
+        self,
+        token_hash: str,
+        token_id: str,
+        tenant_id: str,
+        label: str,
+        constraints: dict[str, Any],
+        now: float,
     ) -> None:
-        """Store an invite token by its hash."""
+        """Store an invite token by its digest (plus its public short id)."""
         self.file.execute(
-            "INSERT INTO _capability_tokens (token_hash, tenant_id, kind, label, constraints, "
-            "created_at) VALUES (?, ?, 'query', ?, ?, ?)",
-            (token_hash, tenant_id, label, json.dumps(constraints, sort_keys=True), now),
+            "INSERT INTO _capability_tokens (token_hash, token_id, tenant_id, kind, label, "
+            "constraints, created_at) VALUES (?, ?, ?, 'query', ?, ?, ?)",
+            (token_hash, token_id, tenant_id, label, json.dumps(constraints, sort_keys=True), now),
         )
 
     def token_by_hash(self, token_hash: str) -> Row | None:
@@ -151,6 +157,14 @@ class ControlStore:
         rows = self.file.query(
             "SELECT * FROM _capability_tokens WHERE tenant_id = ? ORDER BY created_at DESC",
             (tenant_id,),
+        )
+        return [_parse_constraints(r) for r in rows]
+
+    def tokens_with_id_prefix(self, tenant_id: str, prefix: str) -> list[Row]:
+        """Return a tenant's tokens whose public id starts with ``prefix``."""
+        rows = self.file.query(
+            "SELECT * FROM _capability_tokens WHERE tenant_id = ? AND substr(token_id, 1, ?) = ?",
+            (tenant_id, len(prefix), prefix),
         )
         return [_parse_constraints(r) for r in rows]
 

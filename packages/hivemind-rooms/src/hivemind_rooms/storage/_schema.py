@@ -24,6 +24,7 @@ CREATE TABLE _tenants (
 CREATE INDEX idx_tenants_api_key_hash ON _tenants (api_key_hash);
 CREATE TABLE _capability_tokens (
     token_hash TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL,
     tenant_id TEXT NOT NULL REFERENCES _tenants (id) ON DELETE CASCADE,
     kind TEXT NOT NULL CHECK (kind IN ('query')),
     label TEXT NOT NULL DEFAULT '',
@@ -31,7 +32,7 @@ CREATE TABLE _capability_tokens (
     created_at REAL NOT NULL,
     revoked_at REAL
 );
-CREATE INDEX idx_capability_tokens_tenant ON _capability_tokens (tenant_id);
+CREATE INDEX idx_capability_tokens_tenant ON _capability_tokens (tenant_id, token_id);
 CREATE TABLE _billing_ledger (
     entry_id TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL REFERENCES _tenants (id) ON DELETE CASCADE,

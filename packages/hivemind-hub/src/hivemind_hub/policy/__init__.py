@@ -1,0 +1,30 @@
+"""The policy admission chain applied to every injected message and binary payload."""
+
+from __future__ import annotations
+
+from ._builtin import (
+    BasePolicy,
+    DefaultSessionPolicy,
+    DenyAllPolicy,
+    MessageTypeACLPolicy,
+    OVOSAgentPolicy,
+    Policy,
+)
+from ._chain import POLICY_GROUP, ChainLink, PolicyChain, build_policy_chain
+from ._decision import DENIED_EVENT, PolicyDecision, policy_denied_message
+
+__all__ = [
+    "DENIED_EVENT",
+    "POLICY_GROUP",
+    "BasePolicy",
+    "ChainLink",
+    "DefaultSessionPolicy",
+    "DenyAllPolicy",
+    "MessageTypeACLPolicy",
+    "OVOSAgentPolicy",
+    "Policy",
+    "PolicyChain",
+    "PolicyDecision",
+    "build_policy_chain",
+    "policy_denied_message",
+]

@@ -1,0 +1,182 @@
+"""The ``hmroom://`` invite link.
+
+Theory of operation: an invite link carries four things a participant needs,
+and nothing else::
+
+    hmroom://HOST/ROOM_ID?service=PCT(BASE)&token=PCT(TOKEN)&owner_pubkey=PCT(PUB)
+
+``BASE`` (the ``service`` parameter) is the authoritative service URL; the
+authority ``HOST`` is informational only and never used to connect. ``PCT``
+percent-encodes every byte except ``A-Z a-z 0-9 _ . - ~``. ``PUB`` is the
+standard base64 of the owner's 32-byte Ed25519 public key: the trust anchor a
+participant checks the room manifest against.
+
+Parsing is strict: each of the three parameters exactly once, no other
+parameter, no fragment, one percent-decoding pass only, and every value in
+its exact format. A malformed or altered link raises :class:`LinkError`; a
+well-formed link naming the wrong owner key is caught later, when the room
+manifest fails to verify against it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import final
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from hivemind_rooms.canonical import CanonicalError, b64_decode
+
+__all__ = ["LinkError", "RoomLink", "normalise_service_url"]
+
+SCHEME = "hmroom"
+_MAX_LINK = 4096
+_ROOM_ID = re.compile(r"^room_[0-9a-f]{12}$")
+_INVITE = re.compile(r"^hmq_[A-Za-z0-9_-]{43}$")
+_PARAMS = ("service", "token", "owner_pubkey")
+_HOST_CHARS = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")
+
+
+class LinkError(ValueError):
+    """An ``hmroom://`` link (or one of its parts) is malformed."""
+
+
+def normalise_service_url(url: str) -> str:
+    """Drop trailing slashes from a service base URL, then validate it.
+
+    Raises:
+        LinkError: not an http(s) URL with a host and an optional path.
+    """
+    if not isinstance(url, str):
+        raise LinkError("service URL must be text")
+    url = url.strip().rstrip("/")
+    _check_service(url)
+    return url
+
+
+def _check_service(url: str) -> None:
+    if not isinstance(url, str) or not url or len(url) > 2048 or url.endswith("/"):
+        raise LinkError("invalid service URL")
+    if any(c.isspace() or ord(c) < 0x21 or ord(c) > 0x7E for c in url):
+        raise LinkError("invalid service URL")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or parts.query or parts.fragment:
+        raise LinkError("service URL must be http(s) without query or fragment")
+    if "?" in url or "#" in url:
+        raise LinkError("service URL must be http(s) without query or fragment")
+    _check_authority(parts.netloc)
+
+
+def _check_authority(netloc: str) -> None:
+    if not netloc or "@" in netloc or not _HOST_CHARS.fullmatch(netloc):
+        raise LinkError("invalid host")
+    parts = urlsplit("//" + netloc)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise LinkError("invalid port") from exc
+    if not parts.hostname or port == 0:
+        raise LinkError("invalid host")
+
+
+@final
+@dataclass(frozen=True)
+class RoomLink:
+    """A parsed, validated invite link.
+
+    Attributes:
+        room_id: ``room_`` + 12 hex.
+        service_url: the authoritative service base URL (no trailing slash).
+        token: the ``hmq_`` invite token (a secret: hidden in the repr).
+        owner_pubkey_b64: standard base64 of the owner's Ed25519 public key.
+    """
+
+    room_id: str
+    service_url: str
+    token: str
+    owner_pubkey_b64: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.room_id, str) or not _ROOM_ID.fullmatch(self.room_id):
+            raise LinkError("invalid room id")
+        _check_service(self.service_url)
+        if not isinstance(self.token, str) or not _INVITE.fullmatch(self.token):
+            raise LinkError("invalid invite token")
+        try:
+            b64_decode(self.owner_pubkey_b64, length=32)
+        except CanonicalError as exc:
+            raise LinkError("invalid owner public key") from exc
+
+    def __repr__(self) -> str:
+        return (
+            f"RoomLink(room_id={self.room_id!r}, service_url={self.service_url!r}, "
+            f"token=<hidden>, owner_pubkey_b64={self.owner_pubkey_b64!r})"
+        )
+
+    @property
+    def owner_public_key(self) -> bytes:
+        """The raw 32-byte owner public key."""
+        return b64_decode(self.owner_pubkey_b64, length=32)
+
+    def format(self) -> str:
+        """Render the link text (``hmroom://...``)."""
+        host = urlsplit(self.service_url).netloc
+        return (
+            f"{SCHEME}://{host}/{self.room_id}"
+            f"?service={quote(self.service_url, safe='')}"
+            f"&token={quote(self.token, safe='')}"
+            f"&owner_pubkey={quote(self.owner_pubkey_b64, safe='')}"
+        )
+
+    def __str__(self) -> str:
+        return self.format()
+
+    @classmethod
+    def parse(cls, text: str) -> RoomLink:
+        """Parse and validate link text (surrounding whitespace is ignored).
+
+        Raises:
+            LinkError: any malformed part, missing, repeated or unknown
+                parameter.
+        """
+        if not isinstance(text, str):
+            raise LinkError("invalid hmroom link")
+        text = text.strip()
+        if len(text) > _MAX_LINK or not text.startswith(SCHEME + "://"):
+            raise LinkError("invalid hmroom link")
+        if any(c.isspace() or ord(c) < 0x21 or ord(c) > 0x7E for c in text):
+            raise LinkError("invalid hmroom link: unexpected characters")
+        parts = urlsplit(text)
+        if parts.fragment or "#" in text:
+            raise LinkError("invalid hmroom link: fragment not allowed")
+        _check_authority(parts.netloc)
+        room_id = parts.path[1:] if parts.path.startswith("/") else ""
+        if not _ROOM_ID.fullmatch(room_id):
+            raise LinkError("invalid hmroom link: bad room id")
+        values = _parse_query(parts.query)
+        return cls(
+            room_id=room_id,
+            service_url=values["service"],
+            token=values["token"],
+            owner_pubkey_b64=values["owner_pubkey"],
+        )
+
+
+def _parse_query(query: str) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(
+            query, keep_blank_values=True, strict_parsing=True, errors="strict", max_num_fields=8
+        )
+    except ValueError as exc:
+        raise LinkError("invalid hmroom link: bad query") from exc
+    values: dict[str, str] = {}
+    for key, value in pairs:
+        if key not in _PARAMS:
+            raise LinkError(f"invalid hmroom link: unexpected parameter {key[:20]!r}")
+        if key in values:
+            raise LinkError(f"invalid hmroom link: repeated parameter {key!r}")
+        values[key] = value
+    missing = [k for k in _PARAMS if k not in values]
+    if missing:
+        raise LinkError(f"invalid hmroom link: missing {', '.join(missing)}")
+    return values

@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
+from redis.backoff import ConstantBackoff
+from redis.retry import Retry
 
 from .._errors import InvalidClientError, StoreError
 from ..clients import Client
@@ -55,7 +57,8 @@ class RedisClientStore(BaseClientStore):
             ``port``, ``password``, ``username``, ``db``, ``index_prefix``,
             ``cluster_hash_tag``, ``max_connections``, ``use_ssl``/``ssl``,
             ``ssl_certfile``, ``ssl_keyfile``, ``ssl_ca_certs``,
-            ``ssl_cert_reqs``, ``ssl_check_hostname``.
+            ``ssl_cert_reqs``, ``ssl_check_hostname``, ``retry_attempts``,
+            ``retry_delay``.
         client: An existing Redis connection to use instead.
     """
 
@@ -214,6 +217,10 @@ def _connect(options: Mapping[str, Any]) -> redis.Redis:
         "socket_timeout": float(options.get("socket_timeout", 5.0)),
         "socket_connect_timeout": float(options.get("socket_connect_timeout", 5.0)),
         "decode_responses": True,
+        "retry": Retry(
+            ConstantBackoff(float(options.get("retry_delay", 0.1))),
+            int(options.get("retry_attempts", 3)),
+        ),
     }
     if use_ssl:
         kwargs.update(

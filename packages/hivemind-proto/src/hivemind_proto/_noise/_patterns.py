@@ -19,7 +19,10 @@ two profile-N patterns are:
     <- e, ee, se
 
 Both are PSK handshakes, so every ``e`` token also feeds the ephemeral key to
-MixKey (§9.2) and every payload, even the first, travels encrypted. The
+MixKey (§9.2) and every payload, even the first, carries an AEAD tag. Beware:
+the first ``XXpsk2`` payload is keyed from public values only (the protocol
+name, the prologue and the initiator's ephemeral key), so it is not
+confidential; secrets belong in later messages or in the transport. The
 modifier ``pskN`` puts the PSK at the end of message N (``psk0``: at the start
 of the first). In ``XXpsk2`` the PSK enters at the end of the responder's
 message, so the initiator checks the hub's knowledge of it before revealing its

@@ -17,7 +17,9 @@ from hivemind_proto._noise import (
     NoisePattern,
     NoiseSuite,
     StaticKeypair,
+    protocol_name,
 )
+from hivemind_proto._noise._symmetric import SymmetricState
 
 PATTERNS = list(NoisePattern)
 SUITES = list(NoiseSuite)
@@ -204,6 +206,33 @@ def test_truncated_and_extended_messages_are_rejected(pattern):
     # The control: the same untouched message is accepted.
     init, resp = make_pair(pattern)
     assert resp.read_message(init.write_message(b"payload")) == b"payload"
+
+
+def test_low_order_ephemeral_with_valid_tag_is_rejected_on_read():
+    """The first XXpsk2 message is keyed by public values, so anyone can forge one.
+
+    A forged message with a low-order ephemeral key must fail when read, not
+    later when the responder computes DH(e, re) for its reply.
+    """
+    name = protocol_name(NoisePattern.XXpsk2, NoiseSuite.CHACHAPOLY).encode()
+    forger = SymmetricState(name, NoiseSuite.CHACHAPOLY)
+    forger.mix_hash(b"prologue")
+    forger.mix_hash(LOW_ORDER_POINT)
+    forger.mix_key(LOW_ORDER_POINT)
+    forged = LOW_ORDER_POINT + forger.encrypt_and_hash(b"hello")
+    # Control: the same forgery with an ordinary key is accepted.
+    ordinary = bytes(StaticKeypair.generate(os.urandom).public)
+    control = SymmetricState(name, NoiseSuite.CHACHAPOLY)
+    control.mix_hash(b"prologue")
+    control.mix_hash(ordinary)
+    control.mix_key(ordinary)
+    _, resp = make_pair(NoisePattern.XXpsk2)
+    assert resp.read_message(ordinary + control.encrypt_and_hash(b"hello")) == b"hello"
+    _, resp = make_pair(NoisePattern.XXpsk2)
+    with pytest.raises(DecryptionError):
+        resp.read_message(forged)
+    with pytest.raises(LocalProtocolError):
+        resp.write_message()
 
 
 def test_low_order_ephemeral_is_rejected():

@@ -440,3 +440,22 @@ def test_mutated_frames_only_raise_codec_error(seed, edits):
     for index, value in edits:
         frame[index % len(frame)] = value
     _decode_or_codec_error(bytes(frame))
+
+
+def test_cached_metadata_still_honours_the_bound():
+    meta = zlib.compress(json.dumps({"k": "v" * 500}).encode())
+    frame = craft(1, compressed=True, meta=meta, body=zlib.compress(b'{"type": "x"}'))
+    for _ in range(2):  # the second decode is served from the metadata cache
+        assert decode_wire1(frame).metadata == {"k": "v" * 500}
+        with pytest.raises(CodecError):
+            decode_wire1(frame, max_decompressed=100)
+
+
+def test_repeated_metadata_encodes_identically():
+    message = HiveMessage(MessageType.BUS, bus_message("x"), metadata={"sample_rate": 16000})
+    block = zlib.compress(b'{"sample_rate": 16000}')
+    for _ in range(2):  # the second encode is served from the metadata cache
+        frame = encode_wire1(message, compression=Compression.ALWAYS)
+        assert frame[1] == len(block)
+        assert frame[2 : 2 + len(block)] == block
+        assert decode_wire1(frame) == message

@@ -35,6 +35,7 @@ import json
 import zlib
 from collections.abc import Mapping
 from enum import Enum
+from functools import lru_cache
 from typing import Any, Final, final
 
 from ._bits import BitReader, BitWriter
@@ -146,7 +147,7 @@ def _frame(
     body: bytes,
 ) -> bytes:
     if compressed:
-        meta = zlib.compress(meta)
+        meta = _deflate_metadata(meta)
         if message.msg_type is not MessageType.BINARY:
             body = zlib.compress(body)
     if len(meta) > MAX_METADATA_BYTES:
@@ -167,6 +168,14 @@ def _frame(
         writer.write_uint(int(message.bin_type), 4)
     writer.write_bytes(body)
     return writer.getvalue()
+
+
+# Metadata blocks are tiny and repeat (``{}`` on most messages, the same audio
+# parameters on every chunk of a stream), while each zlib call pays for
+# setting up a fresh stream. zlib output is deterministic, so caching is exact.
+@lru_cache(maxsize=256)
+def _deflate_metadata(block: bytes) -> bytes:
+    return zlib.compress(block)
 
 
 def _metadata_json(message: HiveMessage) -> bytes:
@@ -226,7 +235,9 @@ def decode_wire1(
     msg_type = _read_type(reader, allow_legacy_thirdparty)
     compressed = bool(reader.read_uint(1))
     meta_block = reader.read_bytes(reader.read_uint(8))
-    metadata = loads(_text(meta_block, compressed, max_decompressed))
+    if compressed:
+        meta_block = _inflate_metadata(meta_block, max_decompressed)
+    metadata = loads(_text(meta_block, False, max_decompressed))
     if not isinstance(metadata, dict):
         raise CodecError("WIRE-1 metadata must be a JSON object")
     if msg_type is MessageType.BINARY:
@@ -276,6 +287,27 @@ def _text(block: bytes, compressed: bool, limit: int) -> str:
         return block.decode("utf-8")
     except UnicodeDecodeError:
         raise CodecError("WIRE-1 text is not UTF-8") from None
+
+
+_INFLATED_METADATA: dict[bytes, bytes] = {}
+_INFLATE_CACHE_ENTRIES: Final = 256
+_INFLATE_CACHE_MAX_OUTPUT: Final = 1024
+
+
+def _inflate_metadata(block: bytes, limit: int) -> bytes:
+    # Cached for the same reason as _deflate_metadata. Only small outputs are
+    # kept (a 255-byte block can inflate to ~260 KB), the cache is emptied
+    # when full, and failures are never cached.
+    out = _INFLATED_METADATA.get(block)
+    if out is None:
+        out = _inflate(block, limit)
+        if len(out) <= _INFLATE_CACHE_MAX_OUTPUT:
+            if len(_INFLATED_METADATA) >= _INFLATE_CACHE_ENTRIES:
+                _INFLATED_METADATA.clear()
+            _INFLATED_METADATA[block] = out
+    elif len(out) > limit:
+        raise CodecError(f"zlib block inflates beyond {limit} bytes")
+    return out
 
 
 def _inflate(block: bytes, limit: int) -> bytes:

@@ -125,7 +125,6 @@ def encode_wire1(
 def _auto_frame(
     message: HiveMessage, code: int, versioned: bool, meta: bytes, body: bytes
 ) -> bytes:
-    plain: bytes | None = None
     try:
         plain = _frame(message, code, versioned, False, meta, body)
     except LocalProtocolError:

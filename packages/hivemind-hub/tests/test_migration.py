@@ -231,3 +231,10 @@ def test_open_store_by_name_uses_data_dir(xdg):
     assert store_path("sqlite", {}).exists()
     assert store_path("sqlite", {}) == xdg / "data" / "hivemind-core" / "clients.db"
     assert store_path("json", {"name": "other"}).name == "other.json"
+
+
+def test_encrypted_file_databases_are_refused(xdg):
+    with pytest.raises(StoreError, match="encrypted"):
+        open_store("json", {"password": "x"})
+    with pytest.raises(StoreError, match="encrypted"):
+        open_store("sqlite", {"password": "x"})

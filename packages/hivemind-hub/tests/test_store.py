@@ -210,3 +210,13 @@ def test_metadata_round_trips_through_storage(store, store_kind, open_kind):
     again = open_kind(store_kind).get(client.client_id)
     assert again.skill_blacklist == ("s",)
     assert again.metadata["nested"] == {"x": [1, None]}
+
+
+def test_touch_records_last_seen_without_callbacks(store):
+    client = make(store, "a")
+    seen = []
+    store.on_change(seen.append)
+    store.touch(client.client_id, 1700000000.25)
+    store.touch(99, 1.0)
+    assert store.get(client.client_id).last_seen == 1700000000.25
+    assert seen == []

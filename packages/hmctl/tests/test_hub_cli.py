@@ -492,3 +492,11 @@ def test_every_command_has_help(run):
     for path, command in walk(cli, []):
         assert command.help or command.short_help, path
         assert run(*path, "--help").exit_code == 0
+
+
+def test_db_backend_and_json_after_the_command_name(run, xdg):
+    result = run("hub", "add-client", "--db-backend", "json", "--json", "--access-key", "k")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["client_id"] == 1
+    assert (xdg / "data" / "hivemind-core" / "clients.json").exists()
+    assert not (xdg / "data" / "hivemind-core" / "clients.db").exists()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from . import _hub_acl, _hub_ops  # noqa: F401  (registers the hub commands)
-from ._hub import hub
+from ._hub import add_common_options, hub
 from ._runtime import HubGroup, get_runtime
 
 __all__ = ["cli", "hub"]
@@ -26,4 +26,5 @@ def cli(ctx: click.Context, json_output: bool) -> None:
     get_runtime(ctx).json_output = json_output
 
 
+add_common_options(hub)
 cli.add_command(hub)

@@ -49,6 +49,49 @@ def hub(ctx: click.Context, json_output: bool, db_backend: str | None) -> None:
 # -- shared helpers ----------------------------------------------------------------
 
 
+def _set_backend(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        get_runtime(ctx).db_backend = value
+
+
+def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        get_runtime(ctx).json_output = True
+
+
+def add_common_options(group: click.Group) -> None:
+    """Give every command of ``group`` the ``--db-backend`` and ``--json`` options.
+
+    Upstream scripts pass ``--db-backend`` after the command name
+    (``hivemind-core add-client --db-backend sqlite``); both positions work.
+    """
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            add_common_options(command)
+            continue
+        names = {opt for p in command.params for opt in getattr(p, "opts", [])}
+        if "--db-backend" not in names:
+            command.params.append(
+                click.Option(
+                    ["--db-backend"],
+                    type=BACKEND_CHOICE,
+                    expose_value=False,
+                    callback=_set_backend,
+                    help="Use this client database instead of the one in server.json.",
+                )
+            )
+        if "--json" not in names:
+            command.params.append(
+                click.Option(
+                    ["--json"],
+                    is_flag=True,
+                    expose_value=False,
+                    callback=_set_json,
+                    help="Print machine-readable JSON.",
+                )
+            )
+
+
 def database_for(config: HubConfig, backend: str | None) -> DatabaseConfig:
     """Return the database to open: the configured one, or ``backend``'s block."""
     if backend is None:

@@ -330,6 +330,22 @@ class BaseClientStore(ABC):
         self._notify(ClientChange(ChangeKind.UPDATED, client_id, previous, updated))
         return updated
 
+    def touch(self, client_id: int, when: float) -> None:
+        """Record the time of the client's last inbound message.
+
+        Unlike :meth:`update` this fires no change callback: it is bookkeeping
+        the hub writes often (debounced by ``last_seen_update_interval``), and
+        it never changes what the client may do. A missing client is ignored.
+
+        Args:
+            client_id: The client.
+            when: Unix time of the message.
+        """
+        with self._atomic():
+            previous = self._read(client_id)
+            if previous is not None and previous.last_seen != when:
+                self._write(previous.with_changes(last_seen=when), previous)
+
     def delete(self, client_id: int) -> Client:
         """Remove a record. Its id stays allocated and is never reused.
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError
+from .._errors import ConfigError, StoreError
 from ..config import BACKEND_MODULES, DatabaseConfig, data_dir
 from ._base import BaseClientStore
 from ._json import JSONClientStore
@@ -64,6 +64,13 @@ def open_store(
         backend, opts = database, dict(options or {})
     if backend == "redis":
         return RedisClientStore(opts)
+    if opts.get("password"):
+        # Upstream can encrypt these files (encrypted JSON, SQLCipher); we do
+        # not read them, and refuse rather than treat them as empty.
+        raise StoreError(
+            f"database.{BACKEND_MODULES[backend]}.password: encrypted {backend} client "
+            "databases are not supported; decrypt it or migrate to another backend"
+        )
     if backend == "json":
         return JSONClientStore(store_path("json", opts))
     return SQLiteClientStore(store_path("sqlite", opts))

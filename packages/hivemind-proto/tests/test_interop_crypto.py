@@ -34,7 +34,8 @@ from hivemind_proto._types import Cipher, TextEncoding
 
 pytestmark = pytest.mark.interop
 
-DEFAULT_INTEROP_PYTHON = "/work/main/.cache/interop-venv/bin/python"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_INTEROP_PYTHON = str(REPO_ROOT / ".cache" / "interop-venv" / "bin" / "python")
 DRIVER = Path(__file__).parent / "interop" / "bus_client_crypto.py"
 
 KEY = bytes.fromhex("229004201153d4177eba20889a5571695b229252ca1f5fc58d292ee322541154")

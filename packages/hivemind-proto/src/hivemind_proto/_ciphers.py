@@ -212,7 +212,9 @@ def aead_seal(
     return sealed[:-TAG_SIZE], sealed[-TAG_SIZE:]
 
 
-def aead_open(cipher: Cipher, key: SessionKey, nonce: bytes, ciphertext: bytes, tag: bytes) -> bytes:
+def aead_open(
+    cipher: Cipher, key: SessionKey, nonce: bytes, ciphertext: bytes, tag: bytes
+) -> bytes:
     """Authenticate and decrypt one frame (no associated data).
 
     Args:

@@ -170,7 +170,9 @@ def is_encrypted_json(obj: object) -> bool:
     Returns:
         True for an encrypted frame.
     """
-    return isinstance(obj, dict) and "ciphertext" in obj and "nonce" in obj and "msg_type" not in obj
+    return (
+        isinstance(obj, dict) and "ciphertext" in obj and "nonce" in obj and "msg_type" not in obj
+    )
 
 
 # --------------------------------------------------------------------------- binary frames

@@ -44,7 +44,8 @@ def prepare_injection(
         for key in ("blacklisted_skills", "blacklisted_intents"):
             extra = declared.get(key)
             if isinstance(extra, list):
-                base = merged.get(key) if isinstance(merged.get(key), list) else []
+                current = merged.get(key)
+                base: list[Any] = current if isinstance(current, list) else []
                 merged[key] = list(dict.fromkeys([*base, *extra]))
     context["session"] = merged
     if out.get("type") == "speak":

@@ -189,7 +189,7 @@ def parse_json_object(text: str, option: str) -> dict[str, Any]:
     """
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidValueError(f"{option}: not valid JSON ({exc.msg})") from exc
     if not isinstance(value, dict):
         raise InvalidValueError(f"{option}: expected a JSON object")

@@ -98,7 +98,7 @@ def _blacklist_command(name: str, key: str, argument: str, add: bool, doc: str) 
     @click.argument(argument)
     @node_id_argument
     @click.pass_context
-    def command(ctx: click.Context, node_id: str | None, **kwargs: str) -> None:
+    def command(ctx: click.Context, /, node_id: str | None, **kwargs: str) -> None:
         _edit_meta_list(ctx, node_id, key, kwargs[argument], add)
 
 

@@ -56,7 +56,7 @@ _log = logging.getLogger("hmctl")
 class HmctlError(click.ClickException):
     """A runtime failure (exit code 1)."""
 
-    exit_code: ClassVar[int] = 1  # type: ignore[misc]
+    exit_code: ClassVar[int] = 1
 
 
 class InvalidValueError(HmctlError):

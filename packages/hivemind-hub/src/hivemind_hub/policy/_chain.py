@@ -24,6 +24,7 @@ back to stale grants (spec W18).
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,8 +87,8 @@ class PolicyChain:
         """
         current: dict[str, Any] = copy.deepcopy(dict(message))
         for link in self.links:
-            snapshot = copy.deepcopy(current)
-            decision = self._guarded(link, lambda p, m=snapshot: p.review(client, m))
+            call = functools.partial(_call_review, client, copy.deepcopy(current))
+            decision = self._guarded(link, call)
             if decision is None:
                 continue
             if not decision.allowed:
@@ -155,6 +156,10 @@ class PolicyChain:
                 return None
             _log.error("policy %s failed: %s", link.policy.name, exc.__class__.__name__)
             return PolicyDecision.deny(POLICY_ERROR, f"policy {link.policy.name} failed")
+
+
+def _call_review(client: Client, message: dict[str, Any], policy: Policy) -> PolicyDecision:
+    return policy.review(client, message)
 
 
 def _lookup(lookup: Callable[[], Client | None]) -> tuple[Client | None, PolicyDecision]:

@@ -122,9 +122,11 @@ class RedisClientStore(BaseClientStore):
             with self._errors():
                 lock.release()
 
-    def _parse(self, text: str | None) -> Client | None:
+    def _parse(self, text: str | bytes | None) -> Client | None:
         if text is None:
             return None
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
         try:
             return Client.from_json(text)
         except InvalidClientError as exc:

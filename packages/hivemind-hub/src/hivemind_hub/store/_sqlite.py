@@ -93,7 +93,7 @@ class SQLiteClientStore(BaseClientStore):
     def _prepare(self) -> None:
         with self._atomic():
             self._db.execute(_CREATE_CLIENTS)
-            if "metadata" not in self._db[_TABLE].columns_dict:
+            if "metadata" not in self._db.table(_TABLE).columns_dict:
                 self._db.execute("ALTER TABLE clients ADD COLUMN metadata TEXT")
             self._db.execute(
                 f"CREATE TABLE IF NOT EXISTS {_META} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -138,12 +138,12 @@ class SQLiteClientStore(BaseClientStore):
 
     def _read(self, client_id: int) -> Client | None:
         with self._lock:
-            rows = list(self._db[_TABLE].rows_where("client_id = ?", [client_id]))
+            rows = list(self._db.table(_TABLE).rows_where("client_id = ?", [client_id]))
         return _row_to_client(rows[0]) if rows else None
 
     def _write(self, client: Client, previous: Client | None) -> None:
         with self._lock:
-            self._db[_TABLE].insert(_client_to_row(client), replace=True)
+            self._db.table(_TABLE).insert(_client_to_row(client), replace=True)
 
     def _remove(self, client: Client) -> None:
         with self._lock:
@@ -151,12 +151,12 @@ class SQLiteClientStore(BaseClientStore):
 
     def _scan(self) -> Iterator[Client]:
         with self._lock:
-            rows = list(self._db[_TABLE].rows_where(order_by="client_id"))
+            rows = list(self._db.table(_TABLE).rows_where(order_by="client_id"))
         return (_row_to_client(row) for row in rows)
 
     def _candidates(self, access_key: str) -> list[Client]:
         with self._lock:
-            rows = list(self._db[_TABLE].rows_where("api_key = ?", [access_key]))
+            rows = list(self._db.table(_TABLE).rows_where("api_key = ?", [access_key]))
         return [_row_to_client(row) for row in rows]
 
     def _high_water(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from hivemind_proto._ciphers import SessionKey, aead_seal, nonce_size
@@ -344,3 +345,29 @@ def test_arbitrary_binary_frames_raise_only_decryption_error(frame, cipher):
 )
 def test_is_encrypted_json(obj, expected):
     assert is_encrypted_json(obj) is expected
+
+
+# --------------------------------------------------------------------------- hygiene
+
+
+@pytest.mark.parametrize("module", ["_encodings", "_ciphers", "_frames"])
+def test_modules_are_sans_io(module):
+    """No I/O, clock or randomness source is imported by the framing core."""
+    import ast
+    import importlib
+
+    source = Path(importlib.import_module(f"hivemind_proto.{module}").__file__).read_text()
+    imported = set()
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    forbidden = {"os", "secrets", "random", "time", "socket", "asyncio", "trio", "logging"}
+    assert not imported & forbidden
+    assert not names & {"urandom", "token_bytes", "getrandbits", "time", "monotonic"}

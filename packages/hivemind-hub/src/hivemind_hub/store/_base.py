@@ -119,8 +119,16 @@ class ClientStore(Protocol):
         """Return every stored record ordered by id."""
         ...
 
+    def require(self, client_id: int) -> Client:
+        """Return the record with this id or raise ClientNotFoundError."""
+        ...
+
     def create(self, **fields: Any) -> Client:
         """Store a new record with a fresh id."""
+        ...
+
+    def touch(self, client_id: int, when: float) -> None:
+        """Record the last inbound message time (no change callback)."""
         ...
 
     def put(self, client: Client) -> None:

@@ -195,6 +195,17 @@ def test_auto_picks_the_shorter_frame():
     assert len(auto) < len(encode_wire1(long, compression=Compression.NEVER))
 
 
+def test_auto_ties_go_to_the_uncompressed_frame():
+    # A payload whose compressed and plain frames have the same length.
+    letters = "".join(chr(97 + (i * 7) % 26) for i in range(44))
+    message = HiveMessage(MessageType.HELLO, {"t": letters})
+    plain = encode_wire1(message, compression=Compression.NEVER)
+    packed = encode_wire1(message, compression=Compression.ALWAYS)
+    assert len(plain) == len(packed)
+    assert plain != packed
+    assert encode_wire1(message, compression=Compression.AUTO) == plain
+
+
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(wire1_messages(max_depth=1))
 def test_auto_property(message):

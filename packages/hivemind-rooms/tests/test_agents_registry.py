@@ -125,7 +125,7 @@ def test_register_inspectable_and_sealed(tmp_path: Path) -> None:
         "t_00000000000b",
         sealed_spec,
         archive,
-        sealer=lambda path, data: bytes(b ^ 0x5A for b in data),
+        sealer=lambda agent_id, path, data: bytes(b ^ 0x5A for b in data),
     )
     with pytest.raises(AgentError) as err:
         agent_file_content(store, sealed, "agent.py")

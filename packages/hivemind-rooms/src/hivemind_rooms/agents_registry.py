@@ -54,8 +54,8 @@ MAX_MEMBERS: Final = 2000
 MAX_MEMBER_BYTES: Final = 15 * 1024 * 1024
 MAX_TOTAL_BYTES: Final = 150 * 1024 * 1024
 
-Sealer = Callable[[str, bytes], bytes]
-"""Encrypts one file: ``sealer(path, content) -> ciphertext``."""
+Sealer = Callable[[str, str, bytes], bytes]
+"""Encrypts one file: ``sealer(agent_id, path, content) -> ciphertext``."""
 
 
 class AgentError(Exception):
@@ -284,7 +284,7 @@ def register_agent(
     }
     files = []
     for path, (content, mode) in sorted(archive.files.items()):
-        sealed_bytes = sealer(path, content) if sealed and sealer is not None else None
+        sealed_bytes = sealer(agent_id, path, content) if sealed and sealer is not None else None
         files.append(
             {
                 "file_path": path,

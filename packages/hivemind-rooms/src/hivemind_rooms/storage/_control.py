@@ -119,6 +119,19 @@ class ControlStore:
             == 1
         )
 
+    def set_owner_pubkey(self, tenant_id: str, pubkey_b64: str) -> bool:
+        """Register the tenant's owner signing key once; True if it is now the stored key."""
+        with self.file.transaction() as db:
+            db.execute(
+                "UPDATE _tenants SET owner_pubkey_b64 = ? WHERE id = ? "
+                "AND owner_pubkey_b64 IS NULL",
+                (pubkey_b64, tenant_id),
+            )
+            row = db.execute(
+                "SELECT owner_pubkey_b64 FROM _tenants WHERE id = ?", (tenant_id,)
+            ).fetchone()
+            return row is not None and row[0] == pubkey_b64
+
     def rename_tenant(self, tenant_id: str, name: str) -> bool:
         """Change a tenant's display name; False if the tenant is unknown."""
         return (

@@ -19,7 +19,8 @@ CREATE TABLE _tenants (
     api_key_hash TEXT NOT NULL,
     db_name TEXT NOT NULL UNIQUE,
     created_at REAL NOT NULL,
-    suspended INTEGER NOT NULL DEFAULT 0 CHECK (suspended IN (0, 1))
+    suspended INTEGER NOT NULL DEFAULT 0 CHECK (suspended IN (0, 1)),
+    owner_pubkey_b64 TEXT
 );
 CREATE INDEX idx_tenants_api_key_hash ON _tenants (api_key_hash);
 CREATE TABLE _capability_tokens (
@@ -113,9 +114,8 @@ CREATE TABLE _hivemind_agent_files (
 );
 CREATE TABLE _hivemind_tenant_kek (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
-    salt TEXT NOT NULL,
-    wrapped_dek TEXT NOT NULL,
-    kdf_params TEXT NOT NULL,
+    wrapped TEXT NOT NULL,
+    key_check TEXT NOT NULL,
     created_at REAL NOT NULL
 );
 CREATE TABLE _hivemind_rooms (
@@ -131,6 +131,7 @@ CREATE TABLE _hivemind_rooms (
     allowed_llm_providers TEXT NOT NULL DEFAULT '[]',
     allow_artifacts INTEGER NOT NULL DEFAULT 1,
     room_policy TEXT NOT NULL DEFAULT '',
+    key_check TEXT NOT NULL,
     created_at REAL NOT NULL,
     revoked_at REAL
 );

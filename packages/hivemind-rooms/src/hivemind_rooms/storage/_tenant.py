@@ -95,15 +95,28 @@ class TenantStore:
         """Return the tenant-seal wrap row or None."""
         return self.file.one("SELECT * FROM _hivemind_tenant_kek WHERE singleton = 1")
 
-    def put_tenant_kek(self, salt: str, wrapped_dek: str, kdf_params: str, now: float) -> None:
-        """Insert or replace the tenant-seal wrap row."""
-        self.file.execute(
-            "INSERT INTO _hivemind_tenant_kek (singleton, salt, wrapped_dek, kdf_params, "
-            "created_at) VALUES (1, ?, ?, ?, ?) ON CONFLICT (singleton) DO UPDATE SET "
-            "salt = excluded.salt, wrapped_dek = excluded.wrapped_dek, "
-            "kdf_params = excluded.kdf_params",
-            (salt, wrapped_dek, kdf_params, now),
+    def put_tenant_kek(self, wrapped: str, key_check: str, now: float) -> bool:
+        """Insert the tenant-seal wrap row unless one exists; True if inserted."""
+        return (
+            self.file.execute(
+                "INSERT INTO _hivemind_tenant_kek (singleton, wrapped, key_check, created_at) "
+                "VALUES (1, ?, ?, ?) ON CONFLICT (singleton) DO NOTHING",
+                (wrapped, key_check, now),
+            )
+            == 1
         )
+
+    def replace_owner_wraps(self, tenant_wrap: str | None, room_wraps: Row, now: float) -> None:
+        """Replace the tenant-seal wrap and the rooms' owner wraps in one transaction."""
+        with self.file.transaction() as db:
+            if tenant_wrap is not None:
+                db.execute("UPDATE _hivemind_tenant_kek SET wrapped = ?", (tenant_wrap,))
+            for room_id, wrapped in room_wraps.items():
+                db.execute(
+                    "UPDATE _hivemind_room_key_wraps SET wrapped = ?, created_at = ? "
+                    "WHERE room_id = ? AND wrap_id = 'owner'",
+                    (wrapped, now, room_id),
+                )
 
     def delete_tenant_kek(self) -> int:
         """Delete the tenant-seal wrap row; return rows deleted."""

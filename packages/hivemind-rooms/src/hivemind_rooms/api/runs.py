@@ -1,0 +1,101 @@
+"""Run observation routes and the visibility rules of run payloads.
+
+An owner sees every run of their tenant, but for runs a participant started
+in a ``querier_only`` room the payload (output, error, usage, artifacts) is
+blanked and ``payload_redacted`` is set. An invite sees only runs it issued.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ..tenants import Caller
+from ._auth import require
+from ._errors import NO_STORE, ApiError
+from ._query import int_param
+
+__all__ = ["routes", "run_metadata", "run_object"]
+
+_PAYLOAD = ("output", "error", "usage_json")
+_ARTIFACT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def run_metadata(row: dict[str, Any]) -> dict[str, Any]:
+    """A run without prompt, payload or attestation (the admin view)."""
+    hidden = {"prompt", "attestation", *_PAYLOAD}
+    return {k: v for k, v in row.items() if k not in hidden}
+
+
+def run_object(row: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """The run object a caller may see."""
+    run = dict(row)
+    run["artifacts_enabled"] = bool(run["artifacts_enabled"])
+    run["attestation"] = json.loads(run["attestation"]) if run["attestation"] else None
+    redact = (
+        caller.role == "owner"
+        and run["issuer_token_id"] is not None
+        and run["output_visibility"] == "querier_only"
+    )
+    if redact:
+        for key in _PAYLOAD:
+            run[key] = None
+    run["usage"] = json.loads(run["usage_json"]) if run.get("usage_json") else None
+    run["artifacts"] = []
+    run["payload_redacted"] = redact
+    return run
+
+
+def _visible(caller: Caller, row: dict[str, Any]) -> bool:
+    return caller.role == "owner" or row["issuer_token_id"] == caller.token_id
+
+
+async def list_runs(request: Request) -> JSONResponse:
+    """``GET /v1/runs``."""
+    caller = require(request, "owner", "query")
+    limit = int_param(request, "limit", 20, 1, 100)
+    store = request.app.state.services.storage.tenant(caller.tenant_id)
+    token = request.query_params.get("token_id")
+    if caller.role == "query":
+        rows = store.list_runs(limit, issuer_token_id=caller.token_id)
+    else:
+        if token is not None and not re.fullmatch(r"[0-9a-f]{6,12}", token):
+            raise ApiError(422, "token_id must be 6 to 12 lowercase hex characters")
+        rows = store.list_runs(limit if token is None else 1000)
+        if token is not None:
+            rows = [r for r in rows if (r["issuer_token_id"] or "").startswith(token)][:limit]
+    return JSONResponse([run_object(r, caller) for r in rows], headers=NO_STORE)
+
+
+async def get_run(request: Request) -> JSONResponse:
+    """``GET /v1/runs/{run_id}``."""
+    caller = require(request, "owner", "query")
+    store = request.app.state.services.storage.tenant(caller.tenant_id)
+    row = store.get_run(str(request.path_params["run_id"]))
+    if row is None or not _visible(caller, row):
+        raise ApiError(404, "run not found")
+    return JSONResponse(run_object(row, caller), headers=NO_STORE)
+
+
+async def artifact(request: Request) -> JSONResponse:
+    """``GET /v1/runs/{run_id}/artifacts/{filename}``: no artifacts are stored by this build."""
+    caller = require(request, "owner", "query")
+    if not _ARTIFACT_NAME.fullmatch(str(request.path_params["filename"])):
+        raise ApiError(400, "invalid artifact filename")
+    store = request.app.state.services.storage.tenant(caller.tenant_id)
+    row = store.get_run(str(request.path_params["run_id"]))
+    if row is None or not _visible(caller, row):
+        raise ApiError(404, "run not found")
+    raise ApiError(404, "artifact not found")
+
+
+routes = [
+    Route("/v1/runs", list_runs, methods=["GET"]),
+    Route("/v1/runs/{run_id}", get_run, methods=["GET"]),
+    Route("/v1/runs/{run_id}/artifacts/{filename}", artifact, methods=["GET"]),
+]

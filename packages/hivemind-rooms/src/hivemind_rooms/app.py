@@ -1,0 +1,65 @@
+"""The room service as an ASGI application.
+
+:func:`create_app` builds a pure Starlette app; it never imports a server.
+Databases, the credential pepper and the (empty) keyring are opened in the
+lifespan, so each app instance (and each process) starts sealed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .api import all_routes
+from .api._errors import exception_handlers
+from .api._services import Services
+from .api.openapi import build_openapi
+from .api.system import VERSION
+from .settings import Settings
+from .vault import DEFAULT_KDF, KdfParams
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    settings: Settings, *, kdf: KdfParams = DEFAULT_KDF, attestation: Any = None
+) -> Starlette:
+    """Build the room service application.
+
+    Args:
+        settings: Service configuration.
+        kdf: Cost of the key-wrapping KDF (tests may pass ``vault.FAST_KDF``).
+        attestation: Attestation provider with an async ``bundle()`` method, if any.
+
+    Returns:
+        The Starlette app; its resources open when the lifespan starts.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        services = Services.open(settings, kdf=kdf, attestation=attestation)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            services.close()
+
+    routes = all_routes()
+    document = build_openapi(routes, VERSION)
+
+    async def openapi(request: Request) -> JSONResponse:
+        """``GET /openapi.json``: this API's OpenAPI document."""
+        del request
+        return JSONResponse(document)
+
+    routes.append(Route("/openapi.json", openapi, methods=["GET"]))
+    document["paths"]["/openapi.json"] = build_openapi(routes[-1:], VERSION)["paths"][
+        "/openapi.json"
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers())

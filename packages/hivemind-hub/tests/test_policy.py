@@ -273,3 +273,27 @@ def test_denied_message_needs_a_denial():
         policy_denied_message(PolicyDecision.allow(), denied_type="x", peer="p")
     with pytest.raises(ValueError):
         PolicyDecision(False)
+
+
+@pytest.mark.parametrize(
+    ("msg_type", "fields", "code"),
+    [
+        ("broadcast", {"is_admin": False}, "broadcast_forbidden"),
+        ("broadcast", {"is_admin": True, "can_broadcast": False}, "broadcast_forbidden"),
+        ("broadcast", {"is_admin": True}, None),
+        ("propagate", {"can_propagate": False}, "propagate_forbidden"),
+        ("cascade", {"can_propagate": False}, "propagate_forbidden"),
+        ("propagate", {}, None),
+        ("escalate", {"can_escalate": False}, "escalate_forbidden"),
+        ("query", {"can_escalate": False}, "escalate_forbidden"),
+        ("escalate", {}, None),
+        ("bus", {"can_escalate": False, "can_propagate": False}, None),
+    ],
+)
+def test_envelope_permissions(msg_type, fields, code):
+    from hivemind_hub.policy import check_envelope
+    from hivemind_proto._types import MessageType
+
+    decision = check_envelope(client(**fields), MessageType(msg_type))
+    assert decision.allowed is (code is None)
+    assert decision.code == (code or "")

@@ -12,6 +12,7 @@ from ._builtin import (
 )
 from ._chain import POLICY_GROUP, ChainLink, PolicyChain, build_policy_chain
 from ._decision import DENIED_EVENT, PolicyDecision, policy_denied_message
+from ._envelope import check_envelope
 
 __all__ = [
     "DENIED_EVENT",
@@ -26,5 +27,6 @@ __all__ = [
     "PolicyChain",
     "PolicyDecision",
     "build_policy_chain",
+    "check_envelope",
     "policy_denied_message",
 ]

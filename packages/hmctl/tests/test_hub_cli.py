@@ -95,12 +95,17 @@ def test_add_client_bad_metadata(run):
 
 
 def test_add_client_upserts_by_access_key(run_json):
-    first = add(run_json, "--access-key", "same-key", "--name", "one")
-    second = add(run_json, "--access-key", "same-key", "--name", "two", "--admin")
+    first = add(run_json, "--access-key", "same-key", "--name", "one", "--admin")
+    second = add(run_json, "--access-key", "same-key", "--name", "two", "--allow", "speak")
     assert second["created"] is False
     assert second["client_id"] == first["client_id"]
     client = stored(first["client_id"])
-    assert (client.name, client.is_admin) == ("two", True)
+    assert (client.name, client.allowed_types) == ("two", ("speak",))
+    # What was not given is kept: the admin flag and the password.
+    assert client.is_admin is True
+    assert client.password == first["password"]
+    add(run_json, "--access-key", "same-key", "--admin", "false")
+    assert stored(first["client_id"]).is_admin is False
 
 
 def test_add_client_rejects_reserved_access_key(run):

@@ -229,9 +229,14 @@ def _print_credentials(console: Console, client: Client, created: bool) -> None:
 @click.option("--password", help="Password (default: 32 random hex characters).")
 @click.option("--crypto-key", help="Deprecated legacy pre-shared key, exactly 16 characters.")
 @click.option(
-    "--admin", type=click.BOOL, default=False, is_flag=False, flag_value=True, help="Admin flag."
+    "--admin",
+    type=click.BOOL,
+    default=None,
+    is_flag=False,
+    flag_value=True,
+    help="Admin flag (default false; kept unchanged when updating).",
 )
-@click.option("--description", default="", help="Free text description.")
+@click.option("--description", default=None, help="Free text description.")
 @click.option("--metadata", help="JSON object of policy metadata.")
 @click.option("--allow", "allow", multiple=True, help="Grant a message type (repeatable).")
 @click.option("--allow-weak-password", is_flag=True, help="Accept a guessable password.")
@@ -242,8 +247,8 @@ def add_client(
     access_key: str | None,
     password: str | None,
     crypto_key: str | None,
-    admin: bool,
-    description: str,
+    admin: bool | None,
+    description: str | None,
     metadata: str | None,
     allow: tuple[str, ...],
     allow_weak_password: bool,
@@ -266,24 +271,29 @@ def add_client(
             )
     with open_configured_store(rt) as store:
         existing = store.get_by_access_key(access_key) if access_key else None
-        fields: dict[str, Any] = {
-            "is_admin": admin,
-            "password": password or secrets.token_hex(16),
-            "crypto_key": crypto_key,
-        }
         if existing is not None:
-            fields.update({"name": name} if name else {})
-            fields.update({"metadata": {**existing.metadata, **meta}} if meta else {})
-            fields.update({"allowed_types": [*existing.allowed_types, *allow]} if allow else {})
-            client = store.update(existing.client_id, **fields)
+            # Upsert: change only what was given on the command line.
+            given: dict[str, Any] = {
+                "name": name,
+                "is_admin": admin,
+                "password": password,
+                "crypto_key": crypto_key,
+                "description": description,
+                "metadata": {**existing.metadata, **meta} if meta else None,
+                "allowed_types": [*existing.allowed_types, *allow] if allow else None,
+            }
+            changes = {k: v for k, v in given.items() if v is not None}
+            client = store.update(existing.client_id, **changes)
         else:
             client = store.create(
                 api_key=access_key or secrets.token_hex(16),
                 name=name or f"HiveMind-Node-{len(store)}",
-                description=description,
+                description=description or "",
                 metadata=meta or {},
                 allowed_types=list(allow),
-                **fields,
+                is_admin=bool(admin),
+                password=password or secrets.token_hex(16),
+                crypto_key=crypto_key,
             )
     summary = client_summary(client, show_secrets=True)
     summary["created"] = existing is None

@@ -143,7 +143,7 @@ def _verify_new(services: Services, caller: Caller, envelope: Any) -> dict[str, 
     try:
         return verify_signed_manifest(envelope, expected, expected_tenant_id=caller.tenant_id)
     except ManifestError as exc:
-        raise ApiError(400, f"room envelope rejected: {exc}") from None
+        raise ApiError(400, str(exc)) from None
 
 
 async def create_room(

@@ -505,3 +505,29 @@ def test_db_backend_and_json_after_the_command_name(run, xdg):
     assert json.loads(result.stdout)["client_id"] == 1
     assert (xdg / "data" / "hivemind-core" / "clients.json").exists()
     assert not (xdg / "data" / "hivemind-core" / "clients.db").exists()
+
+
+@pytest.mark.parametrize("script", ["hmctl", "hivemind", "hivemind-core"])
+def test_installed_console_scripts_run(xdg, script):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / script
+    if not exe.exists():
+        pytest.skip(f"{script} is not installed next to the interpreter")
+    prefix = [] if script == "hivemind-core" else ["hub"]
+    env = {**os.environ, "XDG_CONFIG_HOME": str(xdg / "config"), "XDG_DATA_HOME": str(xdg / "data")}
+    add = subprocess.run(
+        [str(exe), *prefix, "add-client", "--json", "--name", script],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert add.returncode == 0, add.stderr
+    assert json.loads(add.stdout)["name"] == script
+    missing = subprocess.run(
+        [str(exe), *prefix, "delete-client", "99"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert missing.returncode == 3
+    assert "Traceback" not in missing.stderr

@@ -4,19 +4,21 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from hivemind_rooms.storage import LedgerEntry, Storage, StorageError
+from hivemind_rooms.storage import ControlStore, LedgerEntry, Storage, StorageError
 from hivemind_rooms.storage._db import SqliteFile
+from hivemind_rooms.storage._schema import CONTROL_MIGRATIONS
 
 
 def test_files_use_wal_and_foreign_keys(tmp_path: Path) -> None:
     storage = Storage(tmp_path)
     conn = sqlite3.connect(tmp_path / "control.sqlite3")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     versions = conn.execute("SELECT version FROM _schema_migrations").fetchall()
-    assert versions == [(1,)]
+    assert versions == [(1,), (2,)]
     conn.close()
-    assert storage.control.file.schema_version == 1
+    assert storage.control.file.schema_version == 2
+    assert storage.tenant("t_0123456789ab").file.schema_version == 1
     storage.close()
 
 
@@ -31,6 +33,22 @@ def test_migrations_apply_in_order_and_only_once(tmp_path: Path) -> None:
     second.close()
     with pytest.raises(StorageError, match="newer"):
         SqliteFile(path, ["CREATE TABLE a (x INTEGER)"])
+
+
+def test_control_database_upgrades_from_v1_keeping_data(tmp_path: Path) -> None:
+    path = tmp_path / "control.sqlite3"
+    old = SqliteFile(path, CONTROL_MIGRATIONS[:1])
+    old.execute(
+        "INSERT INTO _tenants (id, name, api_key_hash, db_name, created_at) "
+        "VALUES ('t_000000000009', 'old', 'h', 'tenant_t_000000000009', 1.0)"
+    )
+    old.close()
+    store = ControlStore(path)
+    assert store.file.schema_version == 2
+    assert store.get_tenant("t_000000000009")["name"] == "old"
+    store.put_share_link("t_000000000009", "room_000000000001", "d" * 64, "abc", 2.0)
+    assert store.get_share_link("t_000000000009", "room_000000000001")["token_id"] == "abc"
+    store.close()
 
 
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ class Caller:
     """An authenticated bearer.
 
     Attributes:
-        role: ``owner`` (``hmk_``) or ``query`` (``hmq_`` invite).
+        role: ``owner`` (``hmk_``), ``query`` (``hmq_`` invite) or ``share`` (``hms_``).
         tenant_id: The tenant the bearer belongs to.
         tenant_name: The tenant's display name.
         token_id: Public short id of the bearer (first 12 hex of its SHA-256).
@@ -49,7 +49,7 @@ class Caller:
         bearer: The presented credential, needed to open sealed material.
     """
 
-    role: Literal["owner", "query"]
+    role: Literal["owner", "query", "share"]
     tenant_id: str
     tenant_name: str
     token_id: str
@@ -58,7 +58,7 @@ class Caller:
 
     @property
     def room_id(self) -> str:
-        """The room an invite is bound to ("" for owners)."""
+        """The room an invite or share link is bound to ("" for owners)."""
         return str(self.constraints.get("room_id", ""))
 
 
@@ -225,6 +225,8 @@ class Tenants:
             return self._owner(bearer)
         if kind is CredentialKind.INVITE:
             return self._invite(bearer)
+        if kind is CredentialKind.SHARE:
+            return self._share(bearer)
         return None
 
     def _owner(self, bearer: str) -> Caller | None:
@@ -252,6 +254,22 @@ class Tenants:
             tenant_name=tenant["name"],
             token_id=token["token_id"],
             constraints=token["constraints"],
+            bearer=bearer,
+        )
+
+    def _share(self, bearer: str) -> Caller | None:
+        link = self._control.share_link_by_hash(self._hasher.digest(bearer))
+        if link is None:
+            return None
+        tenant = self._control.get_tenant(link["tenant_id"])
+        if tenant is None or tenant["suspended"]:
+            return None
+        return Caller(
+            role="share",
+            tenant_id=tenant["id"],
+            tenant_name=tenant["name"],
+            token_id=link["token_id"],
+            constraints={"room_id": link["room_id"]},
             bearer=bearer,
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import admin, agents, billing, rooms, runs, system, tenant
+from . import admin, agents, billing, rooms, runs, sharing, system, tenant
 
 __all__ = ["all_routes"]
 
@@ -14,6 +14,7 @@ def all_routes() -> list[BaseRoute]:
     return [
         *system.routes,
         *rooms.routes,
+        *sharing.routes,
         *agents.routes,
         *runs.routes,
         *tenant.routes,

@@ -82,8 +82,8 @@ def load_room(services: Services, caller: Caller, room_id: str) -> dict[str, Any
     Raises:
         ApiError: 403 invite for another room; 404 unknown; 409 bad signature.
     """
-    if caller.role == "query" and caller.room_id != room_id:
-        raise ApiError(403, "this invite is not valid for this room")
+    if caller.role != "owner" and caller.room_id != room_id:
+        raise ApiError(403, "this credential is not valid for this room")
     row = services.storage.tenant(caller.tenant_id).get_room(room_id)
     if row is None:
         raise ApiError(404, "room not found")

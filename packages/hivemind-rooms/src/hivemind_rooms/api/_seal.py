@@ -31,7 +31,9 @@ __all__ = ["open_room", "room_key", "tenant_key", "wrap_id_for", "wrap_json"]
 
 def wrap_id_for(caller: Caller) -> str:
     """The wrap id a caller's credential opens."""
-    return "owner" if caller.role == "owner" else f"query:{caller.token_id}"
+    if caller.role == "owner":
+        return "owner"
+    return f"{caller.role}:{caller.token_id}"
 
 
 def wrap_json(wrap: KeyWrap) -> str:

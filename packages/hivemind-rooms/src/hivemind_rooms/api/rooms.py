@@ -40,10 +40,10 @@ async def create(request: Request) -> JSONResponse:
 
 async def list_rooms(request: Request) -> JSONResponse:
     """``GET /v1/rooms``: the owner's rooms, or an invite's one room."""
-    caller = require(request, "owner", "query")
+    caller = require(request, "owner", "query", "share")
     limit = int_param(request, "limit", 50, 1, 100)
     services = request.app.state.services
-    if caller.role == "query":
+    if caller.role != "owner":
         row = core.load_room(services, caller, caller.room_id)
         return JSONResponse({"rooms": [core.room_object(row)]})
     rows = services.storage.tenant(caller.tenant_id).list_rooms(limit)
@@ -52,14 +52,14 @@ async def list_rooms(request: Request) -> JSONResponse:
 
 async def get_room(request: Request) -> JSONResponse:
     """``GET /v1/rooms/{room_id}``."""
-    caller = require(request, "owner", "query")
+    caller = require(request, "owner", "query", "share")
     row = core.load_room(request.app.state.services, caller, _room_id(request))
     return JSONResponse(core.room_object(row))
 
 
 async def attest(request: Request) -> JSONResponse:
     """``GET /v1/rooms/{room_id}/attest``: room, its agents' digests and the platform bundle."""
-    caller = require(request, "owner", "query")
+    caller = require(request, "owner", "query", "share")
     services = request.app.state.services
     row = core.live_room(services, caller, _room_id(request))
     store = services.storage.tenant(caller.tenant_id)
@@ -92,7 +92,7 @@ def _key_status(services: Any, caller: Any, room_id: str) -> dict[str, Any]:
 
 async def key_status(request: Request) -> JSONResponse:
     """``GET /v1/rooms/{room_id}/key``: whether the room key is open (never the key)."""
-    caller = require(request, "owner", "query")
+    caller = require(request, "owner", "query", "share")
     services = request.app.state.services
     row = core.load_room(services, caller, _room_id(request))
     return JSONResponse(_key_status(services, caller, row["room_id"]))
@@ -100,7 +100,7 @@ async def key_status(request: Request) -> JSONResponse:
 
 async def open_(request: Request) -> JSONResponse:
     """``POST /v1/rooms/{room_id}/open``: open the room key with the caller's credential."""
-    caller = require(request, "owner", "query")
+    caller = require(request, "owner", "query", "share")
     services = request.app.state.services
     row = core.live_room(services, caller, _room_id(request))
     await open_room(services, caller, row)
@@ -133,13 +133,14 @@ async def revoke(request: Request) -> JSONResponse:
     if not services.storage.tenant(caller.tenant_id).revoke_room(row["room_id"], services.clock()):
         raise ApiError(404, "room not found or already revoked")
     count = services.tenants.revoke_room_tokens(caller.tenant_id, row["room_id"])
+    shared = services.storage.control.delete_share_link(caller.tenant_id, row["room_id"])
     services.keyring.forget(KeyScope.room(caller.tenant_id, row["room_id"]))
     return JSONResponse(
         {
             "status": "ok",
             "room_id": row["room_id"],
             "invites_revoked": count,
-            "share_link_disabled": False,
+            "share_link_disabled": shared,
         }
     )
 
@@ -175,14 +176,8 @@ async def list_data(request: Request) -> JSONResponse:
 
 async def not_yet(request: Request) -> JSONResponse:
     """Routes of the run pipeline, which this service build does not include."""
-    require(request, "owner", "query")
+    require(request, "owner", "query", "share")
     raise ApiError(501, "room runs are not available in this service build")
-
-
-async def share_link(request: Request) -> JSONResponse:
-    """Share links are replaced by per-participant invites."""
-    require(request, "owner")
-    raise ApiError(501, "share links are not offered: each participant gets their own invite")
 
 
 routes = [
@@ -198,6 +193,4 @@ routes = [
     Route("/v1/rooms/{room_id}/data", list_data, methods=["GET"]),
     Route("/v1/rooms/{room_id}/runs", not_yet, methods=["POST"]),
     Route("/v1/rooms/{room_id}/query-agents", not_yet, methods=["POST"]),
-    Route("/v1/rooms/{room_id}/share-link", share_link, methods=["GET", "POST", "DELETE"]),
-    Route("/v1/rooms/{room_id}/share-link/rotate", share_link, methods=["POST"]),
 ]

@@ -51,17 +51,37 @@ def run_object(row: dict[str, Any], caller: Caller) -> dict[str, Any]:
     return run
 
 
-def _visible(caller: Caller, row: dict[str, Any]) -> bool:
-    return caller.role == "owner" or row["issuer_token_id"] == caller.token_id
+def _visible(caller: Caller, row: dict[str, Any], payer: str | None = None) -> bool:
+    if caller.role == "owner":
+        return True
+    if caller.role == "query":
+        return row["issuer_token_id"] == caller.token_id
+    # a share link is held by many: only runs of its room paid by the presented payer
+    return (
+        payer is not None and row["room_id"] == caller.room_id and (row["payer_tenant_id"] == payer)
+    )
+
+
+def _payer(request: Request) -> str | None:
+    key = request.headers.get("x-hivemind-api-key") or request.headers.get("x-hivemind-payer-key")
+    if not key:
+        return None
+    found = request.app.state.services.tenants.payer(key)
+    if found is None:
+        raise ApiError(401, "Unauthorized")
+    return str(found["tenant_id"])
 
 
 async def list_runs(request: Request) -> JSONResponse:
     """``GET /v1/runs``."""
-    caller = require(request, "owner", "query")
+    caller = require(request, "owner", "query", "share")
     limit = int_param(request, "limit", 20, 1, 100)
     store = request.app.state.services.storage.tenant(caller.tenant_id)
     token = request.query_params.get("token_id")
-    if caller.role == "query":
+    if caller.role == "share":
+        payer = _payer(request)
+        rows = [r for r in store.list_runs(1000) if _visible(caller, r, payer)][:limit]
+    elif caller.role == "query":
         rows = store.list_runs(limit, issuer_token_id=caller.token_id)
     else:
         if token is not None and not re.fullmatch(r"[0-9a-f]{6,12}", token):
@@ -74,22 +94,22 @@ async def list_runs(request: Request) -> JSONResponse:
 
 async def get_run(request: Request) -> JSONResponse:
     """``GET /v1/runs/{run_id}``."""
-    caller = require(request, "owner", "query")
+    caller = require(request, "owner", "query", "share")
     store = request.app.state.services.storage.tenant(caller.tenant_id)
     row = store.get_run(str(request.path_params["run_id"]))
-    if row is None or not _visible(caller, row):
+    if row is None or not _visible(caller, row, _payer(request)):
         raise ApiError(404, "run not found")
     return JSONResponse(run_object(row, caller), headers=NO_STORE)
 
 
 async def artifact(request: Request) -> JSONResponse:
     """``GET /v1/runs/{run_id}/artifacts/{filename}``: no artifacts are stored by this build."""
-    caller = require(request, "owner", "query")
+    caller = require(request, "owner", "query", "share")
     if not _ARTIFACT_NAME.fullmatch(str(request.path_params["filename"])):
         raise ApiError(400, "invalid artifact filename")
     store = request.app.state.services.storage.tenant(caller.tenant_id)
     row = store.get_run(str(request.path_params["run_id"]))
-    if row is None or not _visible(caller, row):
+    if row is None or not _visible(caller, row, _payer(request)):
         raise ApiError(404, "run not found")
     raise ApiError(404, "artifact not found")
 

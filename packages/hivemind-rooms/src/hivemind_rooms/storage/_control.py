@@ -205,6 +205,41 @@ class ControlStore:
             params += (room_id,)
         return self.file.execute(sql, params)
 
+    # -- share links -------------------------------------------------------------
+
+    def get_share_link(self, tenant_id: str, room_id: str) -> Row | None:
+        """Return a room's share link row (digest only) or None."""
+        return self.file.one(
+            "SELECT * FROM _room_share_links WHERE tenant_id = ? AND room_id = ?",
+            (tenant_id, room_id),
+        )
+
+    def share_link_by_hash(self, token_hash: str) -> Row | None:
+        """Return the share link whose token has this digest, or None."""
+        return self.file.one("SELECT * FROM _room_share_links WHERE token_hash = ?", (token_hash,))
+
+    def put_share_link(
+        self, tenant_id: str, room_id: str, token_hash: str, token_id: str, now: float
+    ) -> None:
+        """Create a room's share link, or replace its token (rotation)."""
+        self.file.execute(
+            "INSERT INTO _room_share_links (tenant_id, room_id, token_hash, token_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, room_id) DO UPDATE SET "
+            "token_hash = excluded.token_hash, token_id = excluded.token_id, "
+            "rotated_at = excluded.created_at",
+            (tenant_id, room_id, token_hash, token_id, now),
+        )
+
+    def delete_share_link(self, tenant_id: str, room_id: str) -> bool:
+        """Delete a room's share link; False if there was none."""
+        return (
+            self.file.execute(
+                "DELETE FROM _room_share_links WHERE tenant_id = ? AND room_id = ?",
+                (tenant_id, room_id),
+            )
+            == 1
+        )
+
     # -- ledger ----------------------------------------------------------------
 
     def append_ledger(self, entries: Sequence[LedgerEntry]) -> None:

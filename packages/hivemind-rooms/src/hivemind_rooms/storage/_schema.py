@@ -184,5 +184,17 @@ CREATE TABLE _hivemind_query_runs (
 CREATE INDEX idx_runs_room ON _hivemind_query_runs (room_id, created_at DESC)
 """
 
-CONTROL_MIGRATIONS: tuple[str, ...] = (_CONTROL_V1,)
+_CONTROL_V2 = """
+CREATE TABLE _room_share_links (
+    tenant_id TEXT NOT NULL REFERENCES _tenants (id) ON DELETE CASCADE,
+    room_id TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    token_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    rotated_at REAL,
+    PRIMARY KEY (tenant_id, room_id)
+)
+"""
+
+CONTROL_MIGRATIONS: tuple[str, ...] = (_CONTROL_V1, _CONTROL_V2)
 TENANT_MIGRATIONS: tuple[str, ...] = (_TENANT_V1,)

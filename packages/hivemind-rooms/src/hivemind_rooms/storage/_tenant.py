@@ -191,6 +191,16 @@ class TenantStore:
         )
         return str(row["wrapped"]) if row else None
 
+    def delete_wrap(self, room_id: str, wrap_id: str) -> bool:
+        """Delete one wrap of a room; False if absent."""
+        return (
+            self.file.execute(
+                "DELETE FROM _hivemind_room_key_wraps WHERE room_id = ? AND wrap_id = ?",
+                (room_id, wrap_id),
+            )
+            == 1
+        )
+
     def wrap_ids(self, room_id: str) -> list[str]:
         """Return the wrap ids of a room."""
         rows = self.file.query(

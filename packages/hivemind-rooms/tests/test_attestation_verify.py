@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -25,6 +26,8 @@ from hivemind_rooms.attestation import (
 )
 from hivemind_rooms.attestation.dcap import pccs_collateral_source
 from hivemind_rooms.attestation.eventlog import make_event
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 NOW = 1_700_000_000
 NONCE = bytes(range(16))
@@ -274,3 +277,33 @@ def test_tdx_measurement_policy():
             check_tdx_claims(bad, TDX_POLICY)
     with pytest.raises(AttestationRefused, match="MRTD"):
         check_tdx_claims(tdx_claims(), VerificationPolicy())
+
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from(sorted(doc())),
+    st.one_of(json_scalars, st.lists(json_scalars, max_size=3)),
+)
+def test_fuzzed_documents_only_raise_attestation_errors(key, value):
+    d = doc()
+    d[key] = value
+    with contextlib.suppress(AttestationRefused, AttestationUnavailable):
+        verify(d)
+
+
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["imr", "event_type", "digest", "event", "event_payload"]), json_scalars
+        ),
+        max_size=4,
+    )
+)
+def test_fuzzed_event_logs_only_raise_refused(events):
+    d = doc()
+    d["event_log"] = json.dumps(events)
+    with pytest.raises(AttestationRefused):
+        verify(d)

@@ -160,3 +160,22 @@ def test_round_trip(scheme, host, port, path, key):
     text = lk.format()
     assert RoomLink.parse(text) == lk
     assert RoomLink.parse(text).owner_public_key == key
+
+
+@given(st.text(max_size=300))
+def test_arbitrary_text_only_raises_link_error(text):
+    check_parse_is_total(text)
+
+
+@given(st.text(alphabet="%:/?&=+#@[]abc0123hmqroom_-.", max_size=200))
+def test_link_shaped_noise_only_raises_link_error(text):
+    check_parse_is_total("hmroom://" + text)
+
+
+def check_parse_is_total(text):
+    """Parsing either fails with LinkError or yields a link that round-trips."""
+    try:
+        parsed = RoomLink.parse(text)
+    except LinkError:
+        return
+    assert RoomLink.parse(parsed.format()) == parsed

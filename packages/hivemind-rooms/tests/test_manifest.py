@@ -301,3 +301,34 @@ def test_invite_constraints_snapshot():
     assert "fixed_query_agent_id" not in up
     assert "fixed_mediator_agent_id" not in up
     assert up["query_inspection_mode"] == "full"
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(st.dictionaries(st.sampled_from(sorted(make())), json_like, max_size=20))
+def test_fuzzed_manifests_only_raise_manifest_error(fields):
+    manifest = {**make(), **fields}
+    env = {
+        "manifest": manifest,
+        "manifest_hash": "0" * 64,
+        "signature_b64": b64_encode(bytes(64)),
+        "signer_pubkey_b64": OWNER.public_key_b64(),
+    }
+    with pytest.raises(ManifestError):
+        verify_signed_manifest(env, OWNER.public_key_b64())
+
+
+@given(st.text(max_size=20))
+def test_surrogates_and_odd_text_never_escape_as_other_errors(text):
+    try:
+        m = make(name=text, rules=text)
+    except ManifestError:
+        return
+    assert verify_signed_manifest(sign_manifest(m, OWNER), OWNER.public_key_b64()) == m

@@ -132,7 +132,13 @@ def _is_int(value: Any) -> bool:
 
 
 def _text(value: Any) -> bool:
-    return isinstance(value, str) and len(value) <= _MAX_TEXT
+    if not isinstance(value, str) or len(value) > _MAX_TEXT:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_keys(obj: Any, required: set[str], optional: frozenset[str] = frozenset()) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import final
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urlsplit
 
 from hivemind_rooms.canonical import CanonicalError, b64_decode
 
@@ -39,6 +39,13 @@ _HOST_CHARS = re.compile(r"^[A-Za-z0-9.\-\[\]:]+$")
 
 class LinkError(ValueError):
     """An ``hmroom://`` link (or one of its parts) is malformed."""
+
+
+def _split(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise LinkError("malformed URL") from exc
 
 
 def normalise_service_url(url: str) -> str:
@@ -59,7 +66,7 @@ def _check_service(url: str) -> None:
         raise LinkError("invalid service URL")
     if any(c.isspace() or ord(c) < 0x21 or ord(c) > 0x7E for c in url):
         raise LinkError("invalid service URL")
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.scheme not in ("http", "https") or parts.query or parts.fragment:
         raise LinkError("service URL must be http(s) without query or fragment")
     if "?" in url or "#" in url:
@@ -70,7 +77,7 @@ def _check_service(url: str) -> None:
 def _check_authority(netloc: str) -> None:
     if not netloc or "@" in netloc or not _HOST_CHARS.fullmatch(netloc):
         raise LinkError("invalid host")
-    parts = urlsplit("//" + netloc)
+    parts = _split("//" + netloc)
     try:
         port = parts.port
     except ValueError as exc:
@@ -120,7 +127,7 @@ class RoomLink:
 
     def format(self) -> str:
         """Render the link text (``hmroom://...``)."""
-        host = urlsplit(self.service_url).netloc
+        host = _split(self.service_url).netloc
         return (
             f"{SCHEME}://{host}/{self.room_id}"
             f"?service={quote(self.service_url, safe='')}"
@@ -146,7 +153,7 @@ class RoomLink:
             raise LinkError("invalid hmroom link")
         if any(c.isspace() or ord(c) < 0x21 or ord(c) > 0x7E for c in text):
             raise LinkError("invalid hmroom link: unexpected characters")
-        parts = urlsplit(text)
+        parts = _split(text)
         if parts.fragment or "#" in text:
             raise LinkError("invalid hmroom link: fragment not allowed")
         _check_authority(parts.netloc)

@@ -164,7 +164,7 @@ def build_manifest(
         "tenant_id": tenant_id,
         "name": name.strip(),
         "rules": rules,
-        "rules_hash": _sha256_hex(rules.encode("utf-8")),
+        "rules_hash": _sha256_hex(rules.encode("utf-8", "surrogatepass")),
         "policy": rules if policy is None else policy,
         "scope": {"agent_id": scope_agent_id.strip(), "visibility": scope_visibility},
         "query": {
@@ -196,7 +196,7 @@ def sign_manifest(manifest: Mapping[str, Any], owner_key: OwnerKey) -> dict[str,
     body = validate_manifest(copy.deepcopy(dict(manifest)))
     if body["owner_pubkey_b64"] != owner_key.public_key_b64():
         raise ManifestError(ManifestFailure.WRONG_OWNER_KEY)
-    data = canonical_json(body)
+    data = _canonical(body)
     return {
         "manifest": body,
         "manifest_hash": _sha256_hex(data),
@@ -238,7 +238,7 @@ def verify_signed_manifest(
     if manifest.get("owner_pubkey_b64") != envelope["signer_pubkey_b64"]:
         raise ManifestError(ManifestFailure.WRONG_OWNER_KEY)
     validate_manifest(manifest)
-    data = canonical_json(manifest)
+    data = _canonical(manifest)
     if _sha256_hex(data) != envelope["manifest_hash"]:
         raise ManifestError(ManifestFailure.HASH_MISMATCH)
     try:
@@ -250,6 +250,13 @@ def verify_signed_manifest(
     if expected_tenant_id is not None and manifest["tenant_id"] != expected_tenant_id:
         raise ManifestError(ManifestFailure.WRONG_ROOM)
     return manifest
+
+
+def _canonical(manifest: Mapping[str, Any]) -> bytes:
+    try:
+        return canonical_json(dict(manifest))
+    except CanonicalError as exc:
+        raise ManifestError(ManifestFailure.SCHEMA) from exc
 
 
 def _split_envelope(envelope: Any) -> tuple[dict[str, Any], bytes, bytes]:
@@ -337,7 +344,7 @@ def verify_trust_update(
         raise ManifestError(ManifestFailure.SCHEMA)
     fixed = {k: v for k, v in previous.items() if k not in {"trust", "updated_at"}}
     moved = {k: v for k, v in manifest.items() if k not in {"trust", "updated_at"}}
-    if canonical_json(fixed) != canonical_json(moved):
+    if _canonical(fixed) != _canonical(moved):
         raise ManifestError(ManifestFailure.SCHEMA)
     _check_update_time(previous, manifest)
     return manifest

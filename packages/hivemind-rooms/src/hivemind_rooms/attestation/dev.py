@@ -261,5 +261,5 @@ def verify_dev_quote(quote: bytes, trusted_roots: Iterable[str]) -> QuoteClaims:
         )
     except BadSignatureError as exc:
         raise AttestationRefused("dev quote signature invalid") from exc
-    except (ValueError, KeyError, TypeError, CanonicalError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, CanonicalError) as exc:
         raise AttestationRefused("dev quote malformed") from exc

@@ -83,7 +83,7 @@ def verified_event_payloads(event_log: str, rtmr3_hex: str) -> dict[str, bytes]:
                     raise AttestationRefused("event log digest does not match its payload")
                 payloads[e["event"]] = payload
         replayed = replay_rtmr3(imr3)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AttestationRefused("event log malformed") from exc
     if not hmac.compare_digest(replayed.hex(), rtmr3_hex.lower()):
         raise AttestationRefused("event log does not replay to the quoted RTMR3")

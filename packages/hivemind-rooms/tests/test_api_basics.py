@@ -248,3 +248,55 @@ def test_query_parameters_are_checked(tmp_path: Path) -> None:
         for q in ("limit=0", "limit=abc", "limit=101"):
             r = c.get(f"/v1/rooms?{q}", headers=sup.auth(t["api_key"]))
             assert r.status_code == 422, q
+
+
+def test_register_tenant_adopts_an_existing_database(tmp_path: Path) -> None:
+    h = sup.admin_headers()
+    with sup.client(tmp_path) as c:
+        t = sup.new_tenant(c, "old")
+        c.post(
+            "/v1/tenant/sql",
+            json={"sql": "CREATE TABLE keep (x TEXT)"},
+            headers=sup.auth(t["api_key"]),
+        )
+    db = tmp_path / "tenants" / f"{t['tenant_id']}.sqlite3"
+    saved = db.read_bytes()  # the file is closed (and checkpointed) after shutdown
+    with sup.client(tmp_path) as c:
+        c.delete(f"/v1/admin/tenants/{t['tenant_id']}", headers=h)
+        assert not db.exists()
+        db.write_bytes(saved)
+        r = c.post(
+            "/v1/admin/tenants/register",
+            json={"name": "old", "db_name": f"tenant_{t['tenant_id']}"},
+            headers=h,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["adopted"] is True
+        assert r.json()["tenant_id"] == t["tenant_id"]
+        health = c.get("/v1/health", headers=sup.auth(r.json()["api_key"])).json()
+        assert health["table_count"] == 1
+        for body, status in [
+            ({"name": "x", "db_name": "whatever"}, 400),
+            ({"name": "x", "db_name": f"tenant_{t['tenant_id']}"}, 409),
+            ({"name": "x", "db_name": "tenant_t_00000000000f", "api_key": "hmq_" + "a" * 43}, 400),
+        ]:
+            assert c.post("/v1/admin/tenants/register", json=body, headers=h).status_code == status
+
+
+def test_postgres_only_and_legacy_routes(tmp_path: Path) -> None:
+    with sup.client(tmp_path) as c:
+        h = sup.admin_headers()
+        assert c.post("/v1/admin/rename-database", json={}, headers=h).status_code == 501
+        assert c.post("/v1/admin/migrate-to-roles", headers=h).status_code == 501
+        r = c.post("/v1/admin/agents/sweep-broken", headers=h)
+        assert r.json() == {"dry_run": True, "count": 0, "deleted": 0, "orphans": []}
+        t = sup.new_tenant(c)
+        assert c.get("/v1/tenants/compose-pin", headers=sup.auth(t["api_key"])).status_code == 410
+        assert c.get("/v1/admin/runs/abcdefabcdef", headers=h).status_code == 404
+        r = sup.upload_agent(c, t["api_key"])
+        run = c.get(f"/v1/admin/runs/{r.json()['run_id']}", headers=h).json()
+        assert run["tenant_id"] == t["tenant_id"]
+        assert "output" not in run
+        assert "prompt" not in run
+        runs = c.get("/v1/admin/runs", headers=h).json()["runs"]
+        assert [x["run_id"] for x in runs] == [r.json()["run_id"]]

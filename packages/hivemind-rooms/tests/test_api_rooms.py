@@ -428,15 +428,38 @@ def test_credentials_are_not_stored_in_plaintext(tmp_path: Path) -> None:
         assert secret[4:].encode() not in stored  # not even without its prefix
 
 
-def test_runs_are_not_available_yet(tmp_path: Path) -> None:
+def test_run_submission_preflight(tmp_path: Path) -> None:
     with sup.client(tmp_path) as c:
-        t = sup.new_tenant(c)
-        created = sup.make_room(c, t, OwnerKey.generate())
-        r = c.post(
-            f"/v1/rooms/{created['room_id']}/runs",
-            json={"prompt": "hi"},
-            headers=sup.auth(created["token"]),
-        )
-        assert r.status_code == 501
-        assert c.get("/v1/runs", headers=sup.auth(created["token"])).json() == []
+        t, payer = sup.new_tenant(c, "owner"), sup.new_tenant(c, "payer")
+        created = sup.make_room(c, t, OwnerKey.generate(), mediator_agent_id="")
+        rid = created["room_id"]
+        query_agent = sup.upload_agent(c, t["api_key"], agent_type="query").json()["agent_id"]
+        invite = sup.auth(created["token"])
+        paying = {**invite, "X-Hivemind-Api-Key": payer["api_key"]}
+        url = f"/v1/rooms/{rid}/runs"
+        good = {"query": "hi", "query_agent_id": query_agent}
+        before = sup.db_state(tmp_path)
+        cases = [
+            (invite, {"query": "hi", "policy": "override"}, 422),
+            (invite, {"query": "  ", "query_agent_id": query_agent}, 422),
+            (invite, {"query": "hi", "max_tokens": 0, "query_agent_id": query_agent}, 422),
+            (invite, {"query": "hi"}, 400),
+            (invite, {**good, "mediator_agent_id": "someone-else"}, 400),
+            (invite, {**good, "provider": "tinfoil"}, 400),
+            (invite, {"query": "hi", "query_agent_id": "nosuchagent"}, 404),
+            (invite, good, 402),
+            ({**invite, "X-Hivemind-Api-Key": "hmk_" + "A" * 43}, good, 401),
+            ({**paying, "X-Hivemind-Idempotency-Key": "NOT-HEX"}, good, 400),
+            (paying, good, 501),
+            (sup.auth(t["api_key"]), good, 501),
+        ]
+        for headers, body, status in cases:
+            r = c.post(url, json=body, headers=headers)
+            assert r.status_code == status, (body, r.text)
+        assert c.get("/v1/runs", headers=invite).json() == []
         assert c.get("/v1/runs/abcdefabcdef", headers=sup.auth(t["api_key"])).status_code == 404
+        assert sup.db_state(tmp_path) == before  # no run rows, no holds
+        r = c.post(f"/v1/rooms/{rid}/query-agents", headers=invite)
+        assert r.status_code == 501
+    with sup.client(tmp_path) as c:
+        assert c.post(url, json=good, headers=paying).status_code == 503  # sealed after restart

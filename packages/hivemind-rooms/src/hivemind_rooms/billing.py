@@ -298,12 +298,7 @@ class Billing:
         Returns:
             The number of holds released.
         """
-        rows = self._control.file.query(
-            "SELECT h.tenant_id, h.run_id, -h.amount_micro_usd AS amount "
-            "FROM _billing_ledger h WHERE h.kind = 'usage_hold' AND NOT EXISTS ("
-            "SELECT 1 FROM _billing_ledger r WHERE r.kind = 'usage_release' "
-            "AND r.run_id IS h.run_id AND r.tenant_id = h.tenant_id)"
-        )
+        rows = self._control.unreleased_holds()
         entries = [
             self._entry(
                 r["tenant_id"],

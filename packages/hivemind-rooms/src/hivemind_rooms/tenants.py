@@ -18,7 +18,7 @@ from typing import Any, Literal, final
 from . import credentials
 from .billing import Billing, BillingError
 from .credentials import CredentialError, CredentialHasher, CredentialKind
-from .storage import Storage
+from .storage import Storage, StorageError
 
 __all__ = ["Caller", "TenantError", "Tenants", "load_or_create_pepper"]
 
@@ -145,6 +145,49 @@ class Tenants:
         )
         self._storage.tenant(tenant_id)
         return {"tenant_id": tenant_id, "api_key": api_key, "db_name": row["db_name"], "name": name}
+
+    def register(
+        self,
+        name: Any,
+        *,
+        tenant_id: str | None,
+        api_key: str | None,
+        allow_duplicate_name: bool = False,
+    ) -> dict[str, Any]:
+        """Register a tenant with a chosen id (adopting an existing database file).
+
+        Raises:
+            TenantError: bad id, key or name (400), duplicate name or id (409).
+        """
+        name = clean_name(name)
+        tenant_id = tenant_id or credentials.new_tenant_id()
+        try:
+            path = self._storage.tenant_path(tenant_id)
+        except StorageError:
+            raise TenantError(400, "tenant_id must be 't_' followed by 12 lowercase hex") from None
+        if api_key is not None:
+            try:
+                if credentials.credential_kind(api_key) is not CredentialKind.OWNER:
+                    raise CredentialError("not an owner key")
+            except CredentialError:
+                raise TenantError(400, "api_key must be a well-formed hmk_ key") from None
+        if self._control.get_tenant(tenant_id) is not None:
+            raise TenantError(409, "a tenant with this id already exists")
+        if not allow_duplicate_name and self._control.tenant_name_taken(name):
+            raise TenantError(409, f"a tenant named {name!r} already exists")
+        api_key = api_key or credentials.new_credential(CredentialKind.OWNER)
+        adopted = path.exists()
+        row = self._control.insert_tenant(
+            tenant_id, name, self._hasher.digest(api_key), self._clock()
+        )
+        self._storage.tenant(tenant_id)
+        return {
+            "tenant_id": tenant_id,
+            "api_key": api_key,
+            "db_name": row["db_name"],
+            "name": name,
+            "adopted": adopted,
+        }
 
     def signup(self, name: Any, starter_code: str) -> dict[str, Any]:
         """Self-serve signup: provision, then redeem the starter code if configured."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import admin, agents, billing, rooms, runs, sharing, system, tenant
+from . import admin, agents, billing, rooms, runs, sharing, submit, system, tenant
 
 __all__ = ["all_routes"]
 
@@ -15,6 +15,7 @@ def all_routes() -> list[BaseRoute]:
         *system.routes,
         *rooms.routes,
         *sharing.routes,
+        *submit.routes,
         *agents.routes,
         *runs.routes,
         *tenant.routes,

@@ -101,6 +101,80 @@ async def rename_tenant(request: Request) -> JSONResponse:
     return JSONResponse(row)
 
 
+async def register_tenant(request: Request) -> JSONResponse:
+    """``POST /v1/admin/tenants/register``: a tenant with a chosen id, adopting its database."""
+    services = _services(request)
+    body = await json_body(
+        request,
+        {
+            **_NAME,
+            "db_name": Field((str,), required=True, max_len=100),
+            "api_key": Field((str,), nullable=True, max_len=100),
+            "tenant_id": Field((str,), nullable=True, max_len=100),
+        },
+    )
+    tenant_id = body.get("tenant_id") or (
+        body["db_name"].removeprefix("tenant_") if body["db_name"].startswith("tenant_t_") else None
+    )
+    if tenant_id is None or body["db_name"] != f"tenant_{tenant_id}":
+        raise ApiError(400, "db_name must be 'tenant_<tenant_id>' for the embedded store")
+    created = services.tenants.register(
+        body["name"],
+        tenant_id=tenant_id,
+        api_key=body.get("api_key"),
+        allow_duplicate_name=body["allow_duplicate_name"],
+    )
+    return JSONResponse(created, headers=NO_STORE)
+
+
+async def not_applicable(request: Request) -> JSONResponse:
+    """Postgres-only operator routes: nothing to do for the embedded SQLite store."""
+    _services(request)
+    raise ApiError(501, "not applicable to the embedded SQLite store")
+
+
+async def sweep_broken(request: Request) -> JSONResponse:
+    """``POST /v1/admin/agents/sweep-broken``: agents without a Dockerfile (dry run by default)."""
+    services = _services(request)
+    dry_run = bool_param(request, "dry_run", True)
+    orphans: list[dict[str, Any]] = []
+    for tenant in services.tenants.list():
+        store = services.storage.tenant(tenant["id"])
+        for agent in store.list_agents():
+            paths = {f["file_path"] for f in store.agent_files(agent["agent_id"])}
+            if "Dockerfile" in paths:
+                continue
+            if not dry_run:
+                store.delete_agent(agent["agent_id"])
+            orphans.append(
+                {
+                    "tenant_id": tenant["id"],
+                    "tenant_name": tenant["name"],
+                    "agent_id": agent["agent_id"],
+                    "name": agent["name"],
+                    "agent_type": agent["agent_type"],
+                    "image": agent["image"],
+                    "deleted": not dry_run,
+                }
+            )
+    deleted = 0 if dry_run else len(orphans)
+    return JSONResponse(
+        {"dry_run": dry_run, "count": len(orphans), "deleted": deleted, "orphans": orphans}
+    )
+
+
+async def admin_run(request: Request) -> JSONResponse:
+    """``GET /v1/admin/runs/{run_id}``: one run's metadata (searching every tenant)."""
+    services = _services(request)
+    run_id = str(request.path_params["run_id"])
+    for tenant in services.tenants.list():
+        row = services.storage.tenant(tenant["id"]).get_run(run_id)
+        if row is not None:
+            body = {**run_metadata(row), "tenant_id": tenant["id"], "tenant_name": tenant["name"]}
+            return JSONResponse(body, headers=NO_STORE)
+    raise ApiError(404, "run not found")
+
+
 async def accounts(request: Request) -> JSONResponse:
     """``GET /v1/admin/billing``."""
     services = _services(request)
@@ -255,6 +329,7 @@ async def admin_runs(request: Request) -> JSONResponse:
 routes = [
     Route("/v1/admin/tenants", create_tenant, methods=["POST"]),
     Route("/v1/admin/tenants", list_tenants, methods=["GET"]),
+    Route("/v1/admin/tenants/register", register_tenant, methods=["POST"]),
     Route("/v1/admin/tenants/{tenant_id}", delete_tenant, methods=["DELETE"]),
     Route("/v1/admin/tenants/{tenant_id}/reset-key", reset_key, methods=["POST"]),
     Route("/v1/admin/tenants/{tenant_id}/rename", rename_tenant, methods=["POST"]),
@@ -269,4 +344,8 @@ routes = [
     Route("/v1/admin/credit-codes", create_code, methods=["POST"]),
     Route("/v1/admin/credit-codes/{code_id}/revoke", revoke_code, methods=["POST"]),
     Route("/v1/admin/runs", admin_runs, methods=["GET"]),
+    Route("/v1/admin/runs/{run_id}", admin_run, methods=["GET"]),
+    Route("/v1/admin/agents/sweep-broken", sweep_broken, methods=["POST"]),
+    Route("/v1/admin/rename-database", not_applicable, methods=["POST"]),
+    Route("/v1/admin/migrate-to-roles", not_applicable, methods=["POST"]),
 ]

@@ -174,12 +174,6 @@ async def list_data(request: Request) -> JSONResponse:
     return JSONResponse({"items": items}, headers=NO_STORE)
 
 
-async def not_yet(request: Request) -> JSONResponse:
-    """Routes of the run pipeline, which this service build does not include."""
-    require(request, "owner", "query", "share")
-    raise ApiError(501, "room runs are not available in this service build")
-
-
 routes = [
     Route("/v1/rooms", create, methods=["POST"]),
     Route("/v1/rooms", list_rooms, methods=["GET"]),
@@ -191,6 +185,4 @@ routes = [
     Route("/v1/rooms/{room_id}/trust", trust, methods=["POST"]),
     Route("/v1/rooms/{room_id}/data", add_data, methods=["POST"]),
     Route("/v1/rooms/{room_id}/data", list_data, methods=["GET"]),
-    Route("/v1/rooms/{room_id}/runs", not_yet, methods=["POST"]),
-    Route("/v1/rooms/{room_id}/query-agents", not_yet, methods=["POST"]),
 ]

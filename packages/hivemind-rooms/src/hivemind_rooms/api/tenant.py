@@ -143,10 +143,19 @@ async def schema(request: Request) -> JSONResponse:
     return JSONResponse({"schema": _schema_rows(store, tables)})
 
 
+async def compose_pins(request: Request) -> JSONResponse:
+    """Legacy compose pins: replaced by owner-signed room trust updates (410)."""
+    require(request, "owner", "query")
+    raise ApiError(410, "compose pins were replaced by room trust: POST /v1/rooms/{id}/trust")
+
+
 routes = [
     Route("/v1/tenant/rotate-key", rotate_key, methods=["POST"]),
     Route("/v1/tenant/sql", owner_sql, methods=["POST"]),
     Route("/v1/tenant/tokens", list_tokens, methods=["GET"]),
     Route("/v1/tenant/tokens/{token_id}", revoke_token, methods=["DELETE"]),
     Route("/v1/admin/schema", schema, methods=["GET"]),
+    Route("/v1/tenants/compose-pin", compose_pins, methods=["GET", "POST"]),
+    Route("/v1/tenants/compose-pin/list", compose_pins, methods=["GET"]),
+    Route("/v1/tenants/compose-pin/{pin_id}", compose_pins, methods=["DELETE"]),
 ]

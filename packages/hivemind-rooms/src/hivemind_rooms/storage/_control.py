@@ -280,6 +280,15 @@ class ControlStore:
             "GROUP BY t.id ORDER BY t.created_at, t.id"
         )
 
+    def unreleased_holds(self) -> list[Row]:
+        """Return ``{tenant_id, run_id, amount}`` of every hold without a release."""
+        return self.file.query(
+            "SELECT h.tenant_id, h.run_id, -h.amount_micro_usd AS amount "
+            "FROM _billing_ledger h WHERE h.kind = 'usage_hold' AND NOT EXISTS ("
+            "SELECT 1 FROM _billing_ledger r WHERE r.kind = 'usage_release' "
+            "AND r.run_id IS h.run_id AND r.tenant_id = h.tenant_id)"
+        )
+
     def place_hold(self, hold: LedgerEntry, *, require_balance: bool) -> int | None:
         """Append a hold unless the balance is too low; both under one write lock.
 

@@ -43,6 +43,11 @@ from hivemind_rooms.attestation.run import (
     verify_run_attestation,
 )
 from hivemind_rooms.attestation.run_signer import RunSigner
+from hivemind_rooms.attestation.service import (
+    AttestationBusy,
+    AttestationService,
+    load_or_create_dev_provider,
+)
 from hivemind_rooms.attestation.verify import (
     ServiceAttestation,
     VerificationPolicy,
@@ -55,9 +60,11 @@ __all__ = [
     "ATTESTED",
     "UNATTESTED",
     "AgentPin",
+    "AttestationBusy",
     "AttestationError",
     "AttestationProvider",
     "AttestationRefused",
+    "AttestationService",
     "AttestationUnavailable",
     "CollateralSource",
     "DevProvider",
@@ -76,6 +83,7 @@ __all__ = [
     "build_run_body",
     "check_tdx_claims",
     "is_loopback_url",
+    "load_or_create_dev_provider",
     "parse_attestation_document",
     "report_data_matches",
     "sign_run_attestation",

@@ -29,6 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 __all__ = [
+    "NONCE_MAX",
+    "NONCE_MIN",
     "REPORT_DATA_VERSION",
     "build_report_data",
     "report_data_matches",

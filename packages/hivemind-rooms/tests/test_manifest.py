@@ -10,6 +10,7 @@ from hivemind_rooms.manifest import (
     ManifestFailure,
     OwnerKey,
     build_manifest,
+    check_room_trust,
     invite_constraints,
     manifest_hash,
     sign_manifest,
@@ -332,3 +333,23 @@ def test_surrogates_and_odd_text_never_escape_as_other_errors(text):
     except ManifestError:
         return
     assert verify_signed_manifest(sign_manifest(m, OWNER), OWNER.public_key_b64()) == m
+
+
+def test_room_trust_uses_the_verified_compose_hash():
+    """Spec 12.2 checks 13 and 15 (library part)."""
+    strict = make()  # owner_approved with COMPOSE
+    check_room_trust(strict, COMPOSE)
+    check_room_trust(strict, COMPOSE.upper())
+    for bad in ["cd" * 32, ""]:
+        with pytest.raises(ManifestError) as info:
+            check_room_trust(strict, bad)
+        assert info.value.failure is ManifestFailure.UNTRUSTED_DEPLOYMENT
+    pinned = make(trust_mode="pinned")
+    with pytest.raises(ManifestError):
+        check_room_trust(pinned, "cd" * 32)
+    open_room = make(trust_mode="operator_updates", allowed_composes=[])
+    check_room_trust(open_room, "cd" * 32)
+    check_room_trust(open_room, "")
+    with pytest.raises(ManifestError) as info:
+        check_room_trust({"schema": "x"}, COMPOSE)
+    assert info.value.failure is ManifestFailure.SCHEMA

@@ -20,6 +20,7 @@ __all__ = [
     "SCHEMA",
     "ManifestError",
     "ManifestFailure",
+    "check_room_trust",
     "normalise_composes",
     "normalise_providers",
     "normalise_tables",
@@ -72,6 +73,7 @@ class ManifestFailure(Enum):
     BAD_SIGNATURE = "room manifest rejected: bad signature"
     WRONG_OWNER_KEY = "room manifest rejected: not signed by the expected owner key"
     WRONG_ROOM = "room manifest rejected: it describes a different room"
+    UNTRUSTED_DEPLOYMENT = "room trust policy does not allow the attested deployment"
 
 
 class ManifestError(ValueError):
@@ -243,3 +245,22 @@ def validate_manifest(manifest: Any) -> dict[str, Any]:
     except CanonicalError as exc:
         raise _fail() from exc
     return m
+
+
+def check_room_trust(manifest: Any, verified_compose_hash: str) -> None:
+    """Enforce a room's trust policy against the *verified* compose hash.
+
+    ``operator_updates`` accepts any deployment the client's attestation
+    check accepted; ``pinned`` and ``owner_approved`` require the compose hash
+    from the verified quote (never the service's own claim) to be listed.
+
+    Raises:
+        ManifestError: ``UNTRUSTED_DEPLOYMENT`` when the hash is not allowed
+            (or is empty), ``SCHEMA`` when the manifest is invalid.
+    """
+    m = validate_manifest(manifest)
+    trust = m["trust"]
+    if trust["mode"] not in STRICT_TRUST_MODES:
+        return
+    if not verified_compose_hash or verified_compose_hash.lower() not in trust["allowed_composes"]:
+        raise ManifestError(ManifestFailure.UNTRUSTED_DEPLOYMENT)

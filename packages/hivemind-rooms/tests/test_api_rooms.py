@@ -42,7 +42,8 @@ def test_agent_upload_listing_and_files(tmp_path: Path) -> None:
         assert r.headers["content-type"].startswith("text/plain")
         att = c.get(f"/v1/room-agents/{agent_id}/attest", headers=sup.auth(t["api_key"])).json()
         assert att["files_count"] == 3
-        assert att["attestation"]["ready"] is False
+        assert att["attestation"]["ready"] is True
+        assert att["attestation"]["label"] == "unattested"  # the dev provider
         assert c.delete(f"/v1/room-agents/{agent_id}", headers=sup.auth(t["api_key"])).json() == {
             "status": "ok"
         }

@@ -8,6 +8,12 @@ import httpx
 import pytest
 import trio
 from hivemind_rooms._serve import serve_rooms
+from hivemind_rooms.attestation import (
+    AttestationRefused,
+    VerificationPolicy,
+    load_or_create_dev_provider,
+    verify_service_attestation,
+)
 from hivemind_rooms.links import RoomLink
 from hivemind_rooms.manifest import OwnerKey
 from hivemind_rooms.settings import Settings, SettingsError
@@ -18,6 +24,11 @@ _spec = importlib.util.spec_from_file_location(
 )
 sup = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sup)
+
+
+def _dev_root(data_dir: Path) -> str:
+    """The dev platform root key the server persisted (what a user would pin)."""
+    return load_or_create_dev_provider(data_dir, "{}").root_public_key_b64()
 
 
 async def test_real_server_end_to_end(tmp_path: Path) -> None:
@@ -31,6 +42,27 @@ async def test_real_server_end_to_end(tmp_path: Path) -> None:
             async with httpx.AsyncClient(base_url=base, timeout=10) as client:
                 r = await client.get("/v1/healthz")
                 assert r.json()["status"] == "ok"
+                nonce = bytes(range(16))
+                r = await client.get(f"/v1/attestation?nonce={nonce.hex()}")
+                bundle = r.json()
+                assert bundle["ready"] is True
+                root = await trio.to_thread.run_sync(_dev_root, tmp_path)
+                verified = verify_service_attestation(
+                    bundle["attestation"],
+                    service_url=base,
+                    nonce=nonce,
+                    policy=VerificationPolicy(dev_roots=frozenset({root})),
+                )
+                assert verified.label == "unattested"
+                with pytest.raises(AttestationRefused):
+                    verify_service_attestation(
+                        bundle["attestation"],
+                        service_url=base,
+                        nonce=bytes(16),
+                        policy=VerificationPolicy(dev_roots=frozenset({root})),
+                    )
+                r = await client.get("/v1/attestation?nonce=zz")
+                assert r.status_code == 400
                 r = await client.post(
                     "/v1/admin/tenants", json={"name": "e2e"}, headers=sup.admin_headers()
                 )

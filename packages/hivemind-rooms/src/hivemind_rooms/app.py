@@ -21,10 +21,26 @@ from .api._errors import exception_handlers
 from .api._services import Services
 from .api.openapi import build_openapi
 from .api.system import VERSION
+from .attestation import AttestationService
 from .settings import Settings
 from .vault import DEFAULT_KDF, KdfParams
 
 __all__ = ["create_app"]
+
+
+def _bootstrap(settings: Settings) -> AttestationService:
+    """Start the configured attestation provider (never fails: it may be not ready)."""
+    measured = {
+        "attestation_provider": settings.attestation_provider,
+        "enforce_credits": settings.enforce_credits,
+        "self_serve_signup": settings.self_serve_signup,
+    }
+    return AttestationService.bootstrap(
+        settings.data_dir,
+        app_version=VERSION,
+        config=measured,
+        mode=settings.attestation_provider,
+    )
 
 
 def create_app(
@@ -35,7 +51,8 @@ def create_app(
     Args:
         settings: Service configuration.
         kdf: Cost of the key-wrapping KDF (tests may pass ``vault.FAST_KDF``).
-        attestation: Attestation provider with an async ``bundle()`` method, if any.
+        attestation: An :class:`AttestationService` to use instead of starting the
+            provider named by ``settings.attestation_provider``.
 
     Returns:
         The Starlette app; its resources open when the lifespan starts.
@@ -43,7 +60,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        services = Services.open(settings, kdf=kdf, attestation=attestation)
+        service = attestation if attestation is not None else _bootstrap(settings)
+        services = Services.open(settings, kdf=kdf, attestation=service)
         app.state.services = services
         try:
             yield

@@ -20,6 +20,7 @@ from ..agents_registry import (
     read_archive,
     register_agent,
 )
+from ..attestation import AttestationBusy
 from ..storage import TenantStore
 from ..tenants import Caller
 from ..vault import KeyScope, seal_blob
@@ -35,12 +36,22 @@ _FORM_SLACK = 64 * 1024
 
 
 async def attestation_bundle(services: Any, request: Request) -> dict[str, Any]:
-    """The ``GET /v1/attestation`` bundle (not ready when no provider is configured)."""
-    del request
-    provider = services.attestation
-    if provider is None:
+    """The attestation bundle, fresh for a client ``?nonce=`` (hex, 16-32 bytes).
+
+    Raises:
+        ApiError: 400 malformed nonce; 429 too many fresh quotes.
+    """
+    service = services.attestation
+    if service is None:
         return {"ready": False, "reason": "no attestation provider is configured"}
-    return dict(await provider.bundle())
+    raw = request.query_params.get("nonce")
+    try:
+        nonce = bytes.fromhex(raw) if raw else None
+        return dict(await service.bundle(nonce))
+    except AttestationBusy:
+        raise ApiError(429, "too many fresh attestation requests; retry shortly") from None
+    except ValueError:
+        raise ApiError(400, "nonce must be 16 to 32 bytes of hex") from None
 
 
 def attest_agent(

@@ -37,6 +37,8 @@ CollateralSource = Callable[[bytes], str]
 _MAX_QUOTE = 64 * 1024
 _MAX_COLLATERAL = 4 * 1024 * 1024
 _FETCH = (
+    "import resource\n"
+    "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"  # no core file from the exit crash
     "import asyncio, sys, dcap_qvl\n"
     "quote = sys.stdin.buffer.read()\n"
     "collateral = asyncio.run(dcap_qvl.get_collateral(sys.argv[1], quote))\n"

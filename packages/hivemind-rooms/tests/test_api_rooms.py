@@ -464,3 +464,27 @@ def test_run_submission_preflight(tmp_path: Path) -> None:
         assert r.status_code == 501
     with sup.client(tmp_path) as c:
         assert c.post(url, json=good, headers=paying).status_code == 503  # sealed after restart
+
+
+def test_admin_key_reset_does_not_inherit_open_rooms(tmp_path: Path) -> None:
+    with sup.client(tmp_path) as c:
+        t = sup.new_tenant(c)
+        created = sup.make_room(c, t, OwnerKey.generate())
+        rid = created["room_id"]
+        c.post(f"/v1/rooms/{rid}/data", json={"text": "secret"}, headers=sup.auth(t["api_key"]))
+        reset = c.post(
+            f"/v1/admin/tenants/{t['tenant_id']}/reset-key",
+            json={"clear_seal": True},
+            headers=sup.admin_headers(),
+        ).json()
+        new = sup.auth(reset["api_key"])
+        # the warm key was dropped with the reset: nothing is readable
+        assert c.get(f"/v1/rooms/{rid}/data", headers=new).status_code == 503
+        # and the new key cannot open the wrap made for the old one
+        assert c.post(f"/v1/rooms/{rid}/open", headers=new).status_code == 503
+        assert c.get(f"/v1/rooms/{rid}/key", headers=new).json()["open"] is False
+        # once a participant opens the room, the new key still cannot read it
+        assert (
+            c.post(f"/v1/rooms/{rid}/open", headers=sup.auth(created["token"])).status_code == 200
+        )
+        assert c.get(f"/v1/rooms/{rid}/data", headers=new).status_code == 503

@@ -229,7 +229,6 @@ async def add_item(
             "room_id": room["room_id"],
             "item_id": item_id,
             "ciphertext": blob,
-            "metadata_ciphertext": None,
             "size_bytes": size,
             "created_at": now,
         }

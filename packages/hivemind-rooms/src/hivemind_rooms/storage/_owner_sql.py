@@ -22,7 +22,7 @@ __all__ = ["OwnerSqlError", "run_owner_sql"]
 
 _INTERNAL = ("_hivemind_", "_schema_", "sqlite_")
 _MAX_ROWS = 10_000
-_TIME_LIMIT = 30.0
+_TIME_LIMIT = 10.0
 _DENIED_ACTIONS = frozenset(
     {
         sqlite3.SQLITE_ATTACH,
@@ -112,7 +112,7 @@ def run_owner_sql(path: Path, sql: str, params: Sequence[Any]) -> dict[str, Any]
         first = sql.lstrip().split(None, 1)[0].lower() if sql.strip() else ""
         deadline = time.monotonic() + _TIME_LIMIT
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN")  # deferred: a read never takes the write lock
         try:
             conn.set_authorizer(None)
             before = _names(conn)

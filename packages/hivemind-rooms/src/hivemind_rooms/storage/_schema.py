@@ -147,7 +147,6 @@ CREATE TABLE _hivemind_room_vault_items (
     room_id TEXT NOT NULL REFERENCES _hivemind_rooms (room_id) ON DELETE CASCADE,
     item_id TEXT NOT NULL,
     ciphertext BLOB NOT NULL,
-    metadata_ciphertext BLOB,
     size_bytes INTEGER NOT NULL,
     created_at REAL NOT NULL,
     PRIMARY KEY (room_id, item_id)

@@ -300,3 +300,21 @@ def test_postgres_only_and_legacy_routes(tmp_path: Path) -> None:
         assert "prompt" not in run
         runs = c.get("/v1/admin/runs", headers=h).json()["runs"]
         assert [x["run_id"] for x in runs] == [r.json()["run_id"]]
+
+
+def test_signup_is_rate_limited(tmp_path: Path) -> None:
+    with sup.client(tmp_path, self_serve_signup=True, signups_per_minute=3) as c:
+        codes = [c.post("/v1/signup", json={"name": f"u{i}"}).status_code for i in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
+        tenants = c.get("/v1/admin/tenants", headers=sup.admin_headers()).json()["tenants"]
+        assert len(tenants) == 3
+
+
+def test_token_bucket_refills() -> None:
+    from hivemind_rooms.api._ratelimit import TokenBucket
+
+    now = [0.0]
+    bucket = TokenBucket(2, clock=lambda: now[0])
+    assert [bucket.take(), bucket.take(), bucket.take()] == [True, True, False]
+    now[0] = 30.0  # half a minute: one token back
+    assert [bucket.take(), bucket.take()] == [True, False]

@@ -85,6 +85,7 @@ class Settings:
         port: Bind port of the launcher (0 picks a free port).
         max_body_bytes: Largest JSON request body accepted.
         max_archive_bytes: Largest compressed agent archive accepted.
+        signups_per_minute: Self-serve signups accepted per minute (per process).
     """
 
     data_dir: Path
@@ -97,6 +98,7 @@ class Settings:
     port: int = 8100
     max_body_bytes: int = 1024 * 1024
     max_archive_bytes: int = 50 * 1024 * 1024
+    signups_per_minute: int = 30
 
     def __post_init__(self) -> None:
         if self.attestation_provider not in _PROVIDERS:
@@ -162,4 +164,5 @@ class Settings:
                 low=1024,
                 high=512 * 1024 * 1024,
             ),
+            signups_per_minute=_int(env, "HIVEMIND_SIGNUPS_PER_MINUTE", 30, low=1, high=100_000),
         )

@@ -13,6 +13,7 @@ from ..settings import Settings
 from ..storage import Storage
 from ..tenants import Tenants, load_or_create_pepper
 from ..vault import DEFAULT_KDF, KdfParams, KeyScope, VaultKeyring
+from ._ratelimit import TokenBucket
 
 __all__ = ["Services"]
 
@@ -30,7 +31,8 @@ class Services:
         tenants: Tenants and bearer authentication.
         keyring: Opened room and tenant keys (memory only: empty after a restart).
         kdf: Key-wrapping cost parameters.
-        attestation: The attestation provider, when available.
+        attestation: The attestation service, when available.
+        signups: Rate limit of self-serve signups (per process).
         clock: Current Unix time.
     """
 
@@ -42,6 +44,7 @@ class Services:
     keyring: VaultKeyring
     kdf: KdfParams
     attestation: Any = None
+    signups: TokenBucket = dataclasses.field(default_factory=lambda: TokenBucket(30))
     clock: Callable[[], float] = time.time
 
     @classmethod
@@ -65,6 +68,7 @@ class Services:
             keyring=VaultKeyring(),
             kdf=kdf,
             attestation=attestation,
+            signups=TokenBucket(settings.signups_per_minute),
         )
 
     def forget_tenant(self, tenant_id: str) -> None:

@@ -21,6 +21,8 @@ async def signup(request: Request) -> JSONResponse:
     services = request.app.state.services
     if not services.settings.self_serve_signup:
         raise ApiError(503, "self-serve signup is disabled on this service")
+    if not services.signups.take():
+        raise ApiError(429, "too many signups right now; retry in a minute")
     raw = await read_json(request, max_bytes=services.settings.max_body_bytes)
     if isinstance(raw, dict) and any(word in raw for word in _CODE_WORDS):
         raise ApiError(

@@ -350,6 +350,8 @@ def test_trust_update_and_revocation(tmp_path: Path) -> None:
             c.post(f"/v1/rooms/{rid}/trust", json={"envelope": forged}, headers=key).status_code
             == 400
         )
+        scope_id = created["room"]["scope_agent_id"]
+        assert c.delete(f"/v1/room-agents/{scope_id}", headers=key).status_code == 409
         r = c.delete(f"/v1/rooms/{rid}", headers=key)
         assert r.json() == {
             "status": "ok",
@@ -362,6 +364,7 @@ def test_trust_update_and_revocation(tmp_path: Path) -> None:
         room = c.get(f"/v1/rooms/{rid}", headers=key).json()
         assert room["revoked_at"] is not None
         assert c.post(f"/v1/rooms/{rid}/open", headers=key).status_code == 403
+        assert c.delete(f"/v1/room-agents/{scope_id}", headers=key).status_code == 200
 
 
 def test_token_revocation_by_prefix(tmp_path: Path) -> None:

@@ -126,3 +126,38 @@ async def test_non_loopback_bind_needs_admin_key(tmp_path: Path, host: str) -> N
     with pytest.raises(SettingsError, match="HIVEMIND_ADMIN_KEY"):
         await serve_rooms(settings)
     assert not (tmp_path / "control.sqlite3").exists()
+
+
+async def test_concurrent_creation_of_one_room_id(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, admin_key=sup.ADMIN, host="127.0.0.1", port=0)
+    owner = OwnerKey.generate()
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            urls = await nursery.start(functools.partial(serve_rooms, settings, kdf=FAST_KDF))
+            async with httpx.AsyncClient(base_url=urls[0], timeout=20) as client:
+                r = await client.post(
+                    "/v1/admin/tenants", json={"name": "race"}, headers=sup.admin_headers()
+                )
+                tenant = r.json()
+                key = sup.auth(tenant["api_key"])
+                files = {"archive": ("a.tar.gz", sup.archives.good_agent(), "application/gzip")}
+                r = await client.post(
+                    "/v1/room-agents",
+                    headers=key,
+                    files=files,
+                    data={"name": "scope", "agent_type": "scope"},
+                )
+                envelope = sup.signed_room(tenant["tenant_id"], owner, r.json()["agent_id"])
+                statuses: list[int] = []
+
+                async def create() -> None:
+                    resp = await client.post("/v1/rooms", json={"envelope": envelope}, headers=key)
+                    statuses.append(resp.status_code)
+
+                async with trio.open_nursery() as racers:
+                    for _ in range(4):
+                        racers.start_soon(create)
+                assert sorted(statuses) == [200, 409, 409, 409]
+                tokens = (await client.get("/v1/tenant/tokens", headers=key)).json()["tokens"]
+                assert sum(t["revoked_at"] is None for t in tokens) == 1
+            nursery.cancel_scope.cancel()

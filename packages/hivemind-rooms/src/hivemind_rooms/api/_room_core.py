@@ -16,6 +16,7 @@ elsewhere); another tenant's room simply does not exist for a caller (404).
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -190,8 +191,10 @@ async def create_room(
     }
     try:
         store.insert_room(row, wraps, services.clock())
-    except Exception:
-        services.tenants.revoke_room_tokens(caller.tenant_id, room_id)
+    except Exception as exc:
+        services.tenants.revoke_token(caller.tenant_id, token_id)
+        if isinstance(exc, sqlite3.IntegrityError):
+            raise ApiError(409, "a room with this id already exists") from None
         raise
     services.keyring.install(scope, key)
     link = _link(room_id, service_url, token, manifest["owner_pubkey_b64"])

@@ -171,7 +171,16 @@ async def get_agent(request: Request) -> JSONResponse:
 async def delete_agent(request: Request) -> JSONResponse:
     """``DELETE /v1/room-agents/{agent_id}``."""
     store, row = _agent(request, require(request, "owner"))
-    store.delete_agent(row["agent_id"])
+    agent_id = row["agent_id"]
+    for room in store.list_rooms(1_000_000):
+        slots = (
+            room["scope_agent_id"],
+            room["fixed_query_agent_id"],
+            room["fixed_mediator_agent_id"],
+        )
+        if room["revoked_at"] is None and agent_id in slots:
+            raise ApiError(409, f"agent is used by live room {room['room_id']}; revoke it first")
+    store.delete_agent(agent_id)
     return JSONResponse({"status": "ok"})
 
 

@@ -45,6 +45,7 @@ from ._wire1 import Compression, decode_wire1, encode_wire1
 Frame = str | bytes
 Rng = Callable[[int], bytes]
 
+_TEXT_ONLY: Final = frozenset({MessageType.INTERCOM, MessageType.THIRDPRTY})
 NOISE_MAX_MESSAGE: Final = 65535
 NOISE_TAG: Final = 16
 NOISE_CHUNK: Final = NOISE_MAX_MESSAGE - NOISE_TAG
@@ -74,8 +75,13 @@ class LegacyRecord:
     rng: Rng = field(repr=False)
 
     def seal(self, message: HiveMessage) -> Frame:
-        """Seal ``message`` as a text frame, or a binary one when binarized."""
-        if self.binarize or message.msg_type is MessageType.BINARY:
+        """Seal ``message`` as a text frame, or a binary one when binarized.
+
+        INTERCOM and THIRDPRTY always travel as text: WIRE-1 has no code for
+        INTERCOM and hardened decoders refuse code 11.
+        """
+        kind = message.msg_type
+        if kind is MessageType.BINARY or (self.binarize and kind not in _TEXT_ONLY):
             plaintext = encode_wire1(message, compression=Compression.ALWAYS)
             return seal_binary_frame(plaintext, cipher=self.cipher, key=self.key, rng=self.rng)
         plaintext = encode_json(message).encode("utf-8")

@@ -101,3 +101,23 @@ def test_malformed_tenant_id_never_becomes_a_path(tmp_path: Path) -> None:
         with pytest.raises(StorageError):
             storage.tenant(bad)
     storage.close()
+
+
+def test_sqlite_stores_implement_exactly_the_interface(tmp_path: Path) -> None:
+    import inspect
+
+    from hivemind_rooms.storage import ControlStoreProtocol, TenantStore, TenantStoreProtocol
+
+    def public(cls) -> dict[str, inspect.Signature]:
+        return {
+            n: inspect.signature(f)
+            for n, f in inspect.getmembers(cls, inspect.isfunction)
+            if not n.startswith("_")
+        }
+
+    for impl, proto in ((ControlStore, ControlStoreProtocol), (TenantStore, TenantStoreProtocol)):
+        assert public(impl) == public(proto)
+    storage = Storage(tmp_path)
+    assert isinstance(storage.control, ControlStoreProtocol)
+    assert isinstance(storage.tenant("t_0123456789ab"), TenantStoreProtocol)
+    storage.close()

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, final
 
 from . import credentials
-from .storage import TenantStore
+from .storage import TenantStoreProtocol
 
 __all__ = [
     "AGENT_TYPES",
@@ -227,7 +227,7 @@ class AgentSpec:
 
 
 def register_agent(
-    store: TenantStore,
+    store: TenantStoreProtocol,
     tenant_id: str,
     spec: AgentSpec,
     archive: AgentArchive,
@@ -322,7 +322,7 @@ def agent_config(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in _CONFIG_KEYS}
 
 
-def agent_files_view(store: TenantStore, agent_id: str) -> list[dict[str, Any]]:
+def agent_files_view(store: TenantStoreProtocol, agent_id: str) -> list[dict[str, Any]]:
     """The file list (paths, sizes, attestable flags) served for any agent."""
     return [
         {"path": r["file_path"], "size_bytes": r["size_bytes"], "attestable": bool(r["attestable"])}
@@ -330,7 +330,7 @@ def agent_files_view(store: TenantStore, agent_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def agent_file_content(store: TenantStore, agent: Mapping[str, Any], path: str) -> bytes:
+def agent_file_content(store: TenantStoreProtocol, agent: Mapping[str, Any], path: str) -> bytes:
     """Return the plaintext of one inspectable agent file.
 
     Raises:
@@ -344,7 +344,7 @@ def agent_file_content(store: TenantStore, agent: Mapping[str, Any], path: str) 
     return bytes(row["content"])
 
 
-def agent_attestation(store: TenantStore, agent: Mapping[str, Any]) -> dict[str, Any]:
+def agent_attestation(store: TenantStoreProtocol, agent: Mapping[str, Any]) -> dict[str, Any]:
     """The agent part of ``GET /v1/room-agents/{id}/attest`` (without the bundle)."""
     files = store.agent_files(agent["agent_id"])
     return {

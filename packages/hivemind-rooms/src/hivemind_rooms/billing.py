@@ -24,7 +24,7 @@ from typing import Any, Final, final
 
 from . import credentials
 from .credentials import CredentialHasher, CredentialKind
-from .storage import ControlStore, LedgerEntry, RedeemRefused
+from .storage import ControlStoreProtocol, LedgerEntry, RedeemRefused
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -143,7 +143,7 @@ class Billing:
 
     def __init__(
         self,
-        control: ControlStore,
+        control: ControlStoreProtocol,
         hasher: CredentialHasher,
         *,
         enforce_credits: bool,

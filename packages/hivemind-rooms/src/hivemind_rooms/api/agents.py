@@ -21,7 +21,7 @@ from ..agents_registry import (
     register_agent,
 )
 from ..attestation import AttestationBusy
-from ..storage import TenantStore
+from ..storage import TenantStoreProtocol
 from ..tenants import Caller
 from ..vault import KeyScope, seal_blob
 from . import _room_core as core
@@ -55,7 +55,7 @@ async def attestation_bundle(services: Any, request: Request) -> dict[str, Any]:
 
 
 def attest_agent(
-    store: TenantStore, agent: dict[str, Any], bundle: dict[str, Any] | None
+    store: TenantStoreProtocol, agent: dict[str, Any], bundle: dict[str, Any] | None
 ) -> dict[str, Any]:
     """An agent's attestation view, with the platform bundle when given."""
     view = agent_attestation(store, agent)
@@ -137,7 +137,7 @@ def _visible_ids(services: Any, caller: Caller) -> set[str] | None:
     return {i for i in ids if i}
 
 
-def _agent(request: Request, caller: Caller) -> tuple[TenantStore, dict[str, Any]]:
+def _agent(request: Request, caller: Caller) -> tuple[TenantStoreProtocol, dict[str, Any]]:
     services = request.app.state.services
     store = services.storage.tenant(caller.tenant_id)
     agent_id = str(request.path_params["agent_id"])

@@ -14,16 +14,19 @@ from typing import final
 
 from ._control import ControlStore, LedgerEntry, RedeemRefused
 from ._db import SqliteFile, StorageError
+from ._interface import ControlStoreProtocol, TenantStoreProtocol
 from ._tenant import TenantStore
 
 __all__ = [
     "ControlStore",
+    "ControlStoreProtocol",
     "LedgerEntry",
     "RedeemRefused",
     "SqliteFile",
     "Storage",
     "StorageError",
     "TenantStore",
+    "TenantStoreProtocol",
 ]
 
 _TENANT_ID = re.compile(r"t_[0-9a-f]{12}")

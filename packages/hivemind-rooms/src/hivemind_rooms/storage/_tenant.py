@@ -82,13 +82,6 @@ class TenantStore:
             (agent_id, path),
         )
 
-    def agent_file_rows(self, agent_id: str) -> list[Row]:
-        """Return every stored file row of an agent, with content, ordered by path."""
-        return self.file.query(
-            "SELECT * FROM _hivemind_agent_files WHERE agent_id = ? ORDER BY file_path",
-            (agent_id,),
-        )
-
     # -- tenant seal -------------------------------------------------------------
 
     def get_tenant_kek(self) -> Row | None:

@@ -161,3 +161,14 @@ async def test_concurrent_creation_of_one_room_id(tmp_path: Path) -> None:
                 tokens = (await client.get("/v1/tenant/tokens", headers=key)).json()["tokens"]
                 assert sum(t["revoked_at"] is None for t in tokens) == 1
             nursery.cancel_scope.cancel()
+
+
+def test_the_app_never_imports_the_server() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, hivemind_rooms.app, hivemind_rooms.api; print('hypercorn' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "False"

@@ -86,6 +86,7 @@ def test_public_api_snapshot() -> None:
             "HandshakeComplete",
             "HelloReceived",
             "HiveMessage",
+            "HiveWebSocket",
             "HubSettings",
             "LocalProtocolError",
             "MessageReceived",

@@ -42,6 +42,7 @@ from ._record import Frame
 from ._settings import HubSettings, NoiseIdentity, SatelliteSettings
 from ._state import Role, State
 from ._types import BinaryType, Cipher, MessageType, PayloadMarker, TextEncoding
+from ._websocket import HiveWebSocket
 from ._wire1 import Compression, decode_wire1, encode_wire1
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "HandshakeComplete",
     "HelloReceived",
     "HiveMessage",
+    "HiveWebSocket",
     "HubSettings",
     "LocalProtocolError",
     "MessageReceived",

@@ -6,9 +6,6 @@ import hashlib
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from hivemind_proto import (
     Authorization,
     CloseCode,
@@ -27,6 +24,8 @@ from hivemind_proto import (
     bus_message,
 )
 from hivemind_proto.testing import TEST_PASSWORD, hub_hello, satellite_hello
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ACCESS_KEY = "f00dfeedf00dfeedf00dfeedf00dfeed"
 UTTERANCE = HiveMessage(

@@ -40,8 +40,8 @@ demo: install
 	@echo "make demo: the hub and the room service are not built yet."
 	@echo "It will start a hub and a room service on loopback, create a room with sample data,"
 	@echo "connect a satellite through the hub, verify the room, ask, verify the signed answer"
-	@echo "and print it. Today it runs the wire-protocol self-check instead:"
-	$(PY) -m hivemind_proto.selfcheck
+	@echo "and print it. Today it runs the wire-protocol demo instead:"
+	$(PY) tools/demo.py
 
 bench: bench-proto
 

@@ -1,0 +1,236 @@
+"""End to end with released parts: hivemind-bus-client 0.4.4 -> our hub -> ovos-messagebus.
+
+Everything runs on 127.0.0.1: the real OVOS message bus (``ovos-messagebus``
+from the interop virtualenv, configured through a throwaway XDG tree), a bus
+participant answering utterances with ``Message.reply``, our hub started with
+``serve_hub`` on port 0, and released satellites driven by a script in the
+interop virtualenv. The same run checks that the hub's INFO logs never hold
+the password, the access key, its authorization token or the utterance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import trio
+from hivemind_hub.agents import OVOSBusAgent
+from hivemind_proto import build_authorization
+
+from .hubkit import PASSWORD, UTT, interop_python, running_hub
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
+HERE = Path(__file__).parent / "interop"
+ACCESS_KEY = "e2e0a1b2c3d4e5f60718293a4b5c6d7e"
+OTHER_KEY = "e2e1f2e3d4c5b6a79889706152433425"
+SECRET_UTTERANCE = "tell me about the purple walrus xq17"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def xdg_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env.update(
+        HOME=str(root),
+        XDG_CONFIG_HOME=str(root / ".config"),
+        XDG_DATA_HOME=str(root / ".local/share"),
+        XDG_CACHE_HOME=str(root / ".cache"),
+        XDG_STATE_HOME=str(root / ".local/state"),
+    )
+    return env
+
+
+def write_bus_config(root: Path, port: int) -> None:
+    conf = root / ".config" / "mycroft"
+    conf.mkdir(parents=True)
+    (conf / "mycroft.conf").write_text(
+        json.dumps(
+            {
+                "websocket": {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "route": "/core",
+                    "ssl": False,
+                    "shared_connection": True,
+                }
+            }
+        )
+    )
+
+
+async def wait_port(port: int, seconds: float = 30) -> None:
+    with trio.fail_after(seconds):
+        while True:
+            try:
+                stream = await trio.open_tcp_stream("127.0.0.1", port)
+            except OSError:
+                await trio.sleep(0.1)
+                continue
+            await stream.aclose()
+            return
+
+
+async def read_line(proc: trio.Process, seconds: float = 60) -> str:
+    """Return the next line that is ours (``ready`` or JSON), skipping library log lines."""
+    with trio.fail_after(seconds):
+        while True:
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = await proc.stdout.receive_some(1)
+                if not chunk:
+                    return buf.decode().strip()
+                buf += chunk
+            line = buf.decode(errors="replace").strip()
+            if line == "ready" or line.startswith("{"):
+                return line
+
+
+async def run_satellite(py: str, env: dict, request: dict, seconds: float = 90) -> dict:
+    with trio.fail_after(seconds):
+        done = await trio.run_process(
+            [py, str(HERE / "bus_satellite.py"), json.dumps(request)],
+            env=env,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    lines = done.stdout.decode().strip().splitlines()
+    assert lines, done.stderr.decode()[-2000:]
+    return json.loads(lines[-1])
+
+
+async def stop(proc: trio.Process) -> None:
+    """Terminate a child (kill after 5 s), reap it and close its pipes."""
+    with trio.CancelScope(shield=True):
+        if proc.returncode is None:
+            proc.terminate()
+            with trio.move_on_after(5):
+                await proc.wait()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                await stream.aclose()
+
+
+async def test_released_satellite_through_real_ovos_bus(tmp_path, caplog) -> None:
+    py = interop_python()
+    bin_dir = Path(py).parent
+    caplog.set_level(logging.INFO)
+    root = tmp_path / "home"
+    bus_port = free_port()
+    write_bus_config(root, bus_port)
+    env = xdg_env(root)
+    procs: list[trio.Process] = []
+    try:
+        with trio.fail_after(240):
+            bus = await trio.lowlevel.open_process(
+                [str(bin_dir / "ovos-messagebus")],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            procs.append(bus)
+            await wait_port(bus_port)
+            responder = await trio.lowlevel.open_process(
+                [py, str(HERE / "bus_responder.py"), str(bus_port)],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            procs.append(responder)
+            assert await read_line(responder) == "ready"
+            agent = OVOSBusAgent({"host": "127.0.0.1", "port": bus_port})
+            async with running_hub(tmp_path, agent=agent) as serving:
+                await run_scenario(py, env, tmp_path, serving, agent)
+    finally:
+        for proc in procs:
+            await stop(proc)
+    logs = caplog.text
+    assert "client 1 connected" in logs  # the capture did see the hub's INFO lines
+    for secret in (
+        PASSWORD,
+        ACCESS_KEY,
+        OTHER_KEY,
+        SECRET_UTTERANCE,
+        build_authorization("InteropSat", ACCESS_KEY),
+    ):
+        assert secret not in logs
+
+
+async def run_scenario(py, env, tmp_path, serving, agent) -> None:
+    store = serving.hub.store
+    one = store.create(api_key=ACCESS_KEY, name="one", password=PASSWORD, allowed_types=[UTT])
+    store.create(api_key=OTHER_KEY, name="two", password=PASSWORD, allowed_types=[UTT])
+    with trio.fail_after(20):
+        await agent.connected.wait()
+    base = {"port": serving.port, "password": PASSWORD}
+    stop_file = tmp_path / "stop"
+    listener = await trio.lowlevel.open_process(
+        [
+            py,
+            str(HERE / "bus_satellite.py"),
+            json.dumps(
+                {
+                    **base,
+                    "mode": "listen",
+                    "key": OTHER_KEY,
+                    "stop_file": str(stop_file),
+                    "seconds": 120,
+                }
+            ),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert json.loads(await read_line(listener)) == {"ready": True}
+        chat = await run_satellite(
+            py,
+            env,
+            {
+                **base,
+                "mode": "chat",
+                "key": ACCESS_KEY,
+                "msg_type": UTT,
+                "utterance": SECRET_UTTERANCE,
+                "forbidden_type": "mycroft.volume.set",
+            },
+        )
+        stop_file.write_text("done")
+        seen = json.loads(await read_line(listener))
+    finally:
+        await stop(listener)
+    # The reply made by the bus participant with Message.reply reached the asker...
+    assert chat["speak_ok"], chat
+    assert chat["speak"]["data"]["utterance"] == "reply from the bus"
+    # ... and nobody else (client isolation).
+    assert seen == {"speak_seen": []}
+    # A type the client is not granted is answered with hive.policy.denied.
+    assert chat["denied_ok"], chat
+    assert chat["denied"]["data"]["denied_type"] == "mycroft.volume.set"
+    assert chat["denied"]["data"]["code"] == "acl_disallowed_type"
+    # A wrong password is closed with 1008 and never gets a session.
+    wrong = await run_satellite(
+        py, env, {**base, "mode": "refused", "key": ACCESS_KEY, "password": "wrong-password"}
+    )
+    assert wrong["close_codes"][:1] == [1008]
+    assert not wrong["handshake"]
+    # A deleted client cannot come back.
+    store.delete(one.client_id)
+    gone = await run_satellite(py, env, {**base, "mode": "refused", "key": ACCESS_KEY})
+    assert gone["close_codes"][:1] == [1008]
+    assert not gone["handshake"]

@@ -8,9 +8,10 @@ lifespan, so each app instance (and each process) starts sealed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import trio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -22,6 +23,7 @@ from .api._services import Services
 from .api.openapi import build_openapi
 from .api.system import VERSION
 from .attestation import AttestationService
+from .pipeline import default_engine, recover_interrupted
 from .settings import Settings
 from .vault import DEFAULT_KDF, KdfParams
 
@@ -44,7 +46,11 @@ def _bootstrap(settings: Settings) -> AttestationService:
 
 
 def create_app(
-    settings: Settings, *, kdf: KdfParams = DEFAULT_KDF, attestation: Any = None
+    settings: Settings,
+    *,
+    kdf: KdfParams = DEFAULT_KDF,
+    attestation: Any = None,
+    run_engine: Callable[[Services], Any] | None = None,
 ) -> Starlette:
     """Build the room service application.
 
@@ -53,6 +59,8 @@ def create_app(
         kdf: Cost of the key-wrapping KDF (tests may pass ``vault.FAST_KDF``).
         attestation: An :class:`AttestationService` to use instead of starting the
             provider named by ``settings.attestation_provider``.
+        run_engine: Builds the run engine from the services (default:
+            :func:`hivemind_rooms.pipeline.default_engine`).
 
     Returns:
         The Starlette app; its resources open when the lifespan starts.
@@ -64,7 +72,16 @@ def create_app(
         services = Services.open(settings, kdf=kdf, attestation=service)
         app.state.services = services
         try:
-            yield
+            # No run survives a restart: fail leftovers, then serve the run queue.
+            recover_interrupted(services)
+            engine = (run_engine or default_engine)(services)
+            app.state.runs = engine
+            async with trio.open_nursery() as nursery:
+                await nursery.start(engine.serve)
+                try:
+                    yield
+                finally:
+                    nursery.cancel_scope.cancel()
         finally:
             services.close()
 

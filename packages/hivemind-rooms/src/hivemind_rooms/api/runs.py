@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..bridge import artifact_path
 from ..tenants import Caller
 from ._auth import require
 from ._errors import NO_STORE, ApiError
@@ -32,8 +35,10 @@ def run_metadata(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in hidden}
 
 
-def run_object(row: dict[str, Any], caller: Caller) -> dict[str, Any]:
-    """The run object a caller may see."""
+def run_object(
+    row: dict[str, Any], caller: Caller, artifacts: list[str] | None = None
+) -> dict[str, Any]:
+    """The run object a caller may see (``artifacts``: stored artifact names)."""
     run = dict(row)
     run["artifacts_enabled"] = bool(run["artifacts_enabled"])
     run["attestation"] = json.loads(run["attestation"]) if run["attestation"] else None
@@ -46,7 +51,7 @@ def run_object(row: dict[str, Any], caller: Caller) -> dict[str, Any]:
         for key in _PAYLOAD:
             run[key] = None
     run["usage"] = json.loads(run["usage_json"]) if run.get("usage_json") else None
-    run["artifacts"] = []
+    run["artifacts"] = [] if redact else list(artifacts or [])
     run["payload_redacted"] = redact
     return run
 
@@ -99,19 +104,45 @@ async def get_run(request: Request) -> JSONResponse:
     row = store.get_run(str(request.path_params["run_id"]))
     if row is None or not _visible(caller, row, _payer(request)):
         raise ApiError(404, "run not found")
-    return JSONResponse(run_object(row, caller), headers=NO_STORE)
+    names = await run_in_threadpool(_artifact_names, request, caller.tenant_id, row["run_id"])
+    return JSONResponse(run_object(row, caller, names), headers=NO_STORE)
 
 
-async def artifact(request: Request) -> JSONResponse:
-    """``GET /v1/runs/{run_id}/artifacts/{filename}``: no artifacts are stored by this build."""
+def _artifacts_root(request: Request) -> Path:
+    return Path(request.app.state.services.settings.data_dir) / "artifacts"
+
+
+def _artifact_names(request: Request, tenant_id: str, run_id: str) -> list[str]:
+    path = artifact_path(_artifacts_root(request), tenant_id, run_id, "x")
+    if path is None or not path.parent.is_dir():
+        return []
+    return sorted(p.name for p in path.parent.iterdir() if p.is_file())
+
+
+async def artifact(request: Request) -> Response:
+    """``GET /v1/runs/{run_id}/artifacts/{filename}``: one artifact, same visibility as the run."""
     caller = require(request, "owner", "query", "share")
-    if not _ARTIFACT_NAME.fullmatch(str(request.path_params["filename"])):
+    filename = str(request.path_params["filename"])
+    if not _ARTIFACT_NAME.fullmatch(filename):
         raise ApiError(400, "invalid artifact filename")
     store = request.app.state.services.storage.tenant(caller.tenant_id)
     row = store.get_run(str(request.path_params["run_id"]))
     if row is None or not _visible(caller, row, _payer(request)):
         raise ApiError(404, "run not found")
-    raise ApiError(404, "artifact not found")
+    if run_object(row, caller)["payload_redacted"]:
+        raise ApiError(404, "artifact not found")
+    path = artifact_path(_artifacts_root(request), caller.tenant_id, row["run_id"], filename)
+    if path is None or not path.is_file():
+        raise ApiError(404, "artifact not found")
+    retention = request.app.state.runs.config.artifact_retention_s
+    headers = {
+        **NO_STORE,
+        "Cache-Control": "no-cache, no-store",
+        "X-Retention-Seconds": str(retention),
+        "Content-Disposition": f'attachment; filename="{filename}"',
+    }
+    content = await run_in_threadpool(path.read_bytes)
+    return Response(content, media_type="application/octet-stream", headers=headers)
 
 
 routes = [

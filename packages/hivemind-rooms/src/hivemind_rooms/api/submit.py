@@ -5,8 +5,10 @@ protocol fixes (first failure wins): caller and role, the room (signature,
 revocation), the room-forced agents and provider, the open room key, the
 idempotency key and the payer. A participant must name a payer tenant with
 ``X-Hivemind-Api-Key``; without one the answer is 402 and nothing is stored.
-The execution pipeline itself is not part of this service build, so a request
-that passes every check is answered 501, still without a run row or a hold.
+A request that passes every check gets a billing hold and a ``pending`` run
+row, and its plan goes to the run engine's queue; the answer carries the run
+id. Invite runs are recorded with the invite's token id (so only it, and the
+owner within the room's output visibility, can read them).
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ import json
 import re
 from typing import Any, final
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .. import credentials
+from ..pipeline import AgentRef, EngineConfig, QueueFull, RunEngine, RunPlan
+from ..pipeline._record import finish_run
 from ..tenants import Caller
+from ..vault import KeyScope, open_item
 from . import _room_core as core
 from ._auth import require
 from ._body import Field, json_body
@@ -153,11 +160,182 @@ async def preflight(request: Request, caller: Caller) -> RunRequest:
     )
 
 
+def _agent_ref(store: Any, agent_id: str) -> AgentRef:
+    row = store.get_agent(agent_id)
+    if row is None:
+        raise ApiError(404, f"agent {agent_id!r} not found")
+    return AgentRef(
+        agent_id=agent_id,
+        digest=row["files_digest"],
+        attested_digest=row["attested_files_digest"],
+        inspection_mode=row["inspection_mode"],
+        memory_mb=int(row["memory_mb"]),
+        timeout_s=int(row["timeout_seconds"]),
+        max_llm_calls=int(row["max_llm_calls"]),
+    )
+
+
+def _models(
+    config: EngineConfig, provider: str, body: dict[str, Any], roles: Any
+) -> dict[str, str]:
+    if not provider:
+        return {}
+    default = body.get("model") or config.default_model
+    return {r: str(body.get(f"{r}_model") or default) for r in roles}
+
+
+def _vault_items(services: Services, caller: Caller, room: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = services.storage.tenant(caller.tenant_id).list_items(room["room_id"])
+    if not rows:
+        return []
+    scope = KeyScope.room(caller.tenant_id, room["room_id"])
+    key = services.keyring.get(scope)
+    items = []
+    for row in rows:
+        text, metadata = open_item(key, scope, row["item_id"], bytes(row["ciphertext"]))
+        items.append({"item_id": row["item_id"], "text": text, "metadata": metadata})
+    return items
+
+
+def _replay(store: Any, caller: Caller, run_id: str, room_id: str) -> JSONResponse | None:
+    row = store.get_run(run_id)
+    if row is None:
+        return None
+    issuer = None if caller.role == "owner" else caller.token_id
+    if row["room_id"] != room_id:
+        raise ApiError(409, "this idempotency key belongs to a run of another room")
+    if row["issuer_token_id"] != issuer:
+        raise ApiError(409, "this idempotency key belongs to another caller")
+    return JSONResponse(
+        {
+            "run_id": run_id,
+            "room_id": room_id,
+            "query_agent_id": row["agent_id"],
+            "scope_agent_id": row["scope_agent_id"],
+            "status": row["status"],
+            "idempotent_replay": True,
+        }
+    )
+
+
+def _plan(
+    services: Services, engine: RunEngine, caller: Caller, req: RunRequest, run_id: str
+) -> RunPlan:
+    store = services.storage.tenant(caller.tenant_id)
+    room = store.get_room(req.room_id)
+    assert room is not None
+    manifest = json.loads(room["envelope"])["manifest"]
+    agents = {
+        "scope": _agent_ref(store, req.scope_agent_id),
+        "query": _agent_ref(store, req.query_agent_id),
+    }
+    if req.mediator_agent_id:
+        agents["mediator"] = _agent_ref(store, req.mediator_agent_id)
+    config = engine.config
+    body = req.body
+    return RunPlan(
+        run_id=run_id,
+        tenant_id=caller.tenant_id,
+        room_id=req.room_id,
+        manifest_hash=room["manifest_hash"],
+        prompt=body["query"],
+        policy=room["room_policy"],
+        allowed_tables=list(manifest["allowed_tables"]),
+        agents=agents,
+        provider=req.provider,
+        models=_models(config, req.provider, body, agents),
+        vault_items=_vault_items(services, caller, room),
+        max_tokens=min(body.get("max_tokens") or config.default_max_tokens, config.max_tokens),
+        max_calls=body.get("max_llm_calls"),
+        timeout_s=body.get("timeout_seconds"),
+        allow_artifacts=bool(room["allow_artifacts"]),
+        payer_tenant_id=req.payer_tenant_id,
+        payer_token_id=req.payer_token_id,
+        hold_micro_usd=0,
+    )
+
+
+def _run_row(
+    plan: RunPlan, caller: Caller, room: dict[str, Any], hold: Any, now: float
+) -> dict[str, Any]:
+    manifest = json.loads(room["envelope"])["manifest"]
+    inspectable = manifest["query"].get("visibility") == "inspectable"
+    return {
+        "run_id": plan.run_id,
+        "agent_id": plan.agents["query"].agent_id,
+        "room_id": plan.room_id,
+        "room_manifest_hash": plan.manifest_hash,
+        "scope_agent_id": plan.agents["scope"].agent_id,
+        "status": "pending",
+        "created_at": now,
+        "updated_at": now,
+        "prompt": plan.prompt if inspectable else None,
+        "issuer_token_id": None if caller.role == "owner" else caller.token_id,
+        "payer_tenant_id": plan.payer_tenant_id,
+        "payer_token_id": plan.payer_token_id,
+        "billable_role": caller.role,
+        "billing_provider": plan.provider,
+        "billing_model": plan.models.get("query", ""),
+        "billing_hold_micro_usd": hold.hold_micro_usd,
+        "billing_status": hold.status,
+        "output_visibility": room["output_visibility"],
+        "artifacts_enabled": int(plan.allow_artifacts and not plan.mediated),
+    }
+
+
 async def submit(request: Request) -> JSONResponse:
-    """``POST /v1/rooms/{room_id}/runs``: preflight, then 501 (no pipeline in this build)."""
+    """``POST /v1/rooms/{room_id}/runs``: preflight, hold, run row, then queue the run."""
     caller = require(request, "owner", "query", "share")
-    await preflight(request, caller)
-    raise ApiError(501, "room runs are not available in this service build")
+    services: Services = request.app.state.services
+    engine: RunEngine | None = getattr(request.app.state, "runs", None)
+    req = await preflight(request, caller)
+    if engine is None:
+        raise ApiError(503, "the run engine is not running")
+    store = services.storage.tenant(caller.tenant_id)
+    if req.run_id is not None:
+        replay = _replay(store, caller, req.run_id, req.room_id)
+        if replay is not None:
+            return replay
+    run_id = req.run_id or credentials.new_run_id()
+    plan = await run_in_threadpool(_plan, services, engine, caller, req, run_id)
+    hold = services.billing.hold(
+        req.payer_tenant_id,
+        run_id=run_id,
+        provider=plan.provider,
+        models=sorted(set(plan.models.values())),
+        max_tokens=plan.max_tokens,
+        metadata={"payer_token_id": req.payer_token_id, "billable_role": caller.role},
+    )
+    plan = dataclasses.replace(plan, hold_micro_usd=hold.hold_micro_usd)
+    room = store.get_room(req.room_id)
+    try:
+        store.insert_run(_run_row(plan, caller, room, hold, services.clock()))
+        engine.submit(plan)
+    except QueueFull:
+        recover_one(services, plan)
+        raise ApiError(503, "too many runs are waiting; retry shortly") from None
+    return JSONResponse(
+        {
+            "run_id": run_id,
+            "room_id": req.room_id,
+            "query_agent_id": plan.agents["query"].agent_id,
+            "scope_agent_id": plan.agents["scope"].agent_id,
+            "status": "pending",
+        }
+    )
+
+
+def recover_one(services: Services, plan: RunPlan) -> None:
+    """Fail a run that could not be queued and return its hold."""
+    services.billing.settle(
+        plan.payer_tenant_id, run_id=plan.run_id, hold_micro_usd=plan.hold_micro_usd, stages={}
+    )
+    store = services.storage.tenant(plan.tenant_id)
+    finish_run(
+        store,
+        plan.run_id,
+        {"status": "failed", "error": "the run queue was full", "updated_at": services.clock()},
+    )
 
 
 async def upload_query_agent(request: Request) -> JSONResponse:

@@ -1,0 +1,79 @@
+"""Run-pipeline configuration (``HIVEMIND_*`` variables), read once at start-up."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import final
+
+__all__ = ["EngineConfig"]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}")
+    return value
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class EngineConfig:
+    """Limits and defaults of room runs.
+
+    Attributes:
+        workers: Runs executed at once (the bounded worker pool).
+        queue_size: Submitted runs waiting for a worker before 503.
+        default_model: Model of every stage unless the request names one.
+        default_max_tokens: Token budget of a run that names none.
+        max_tokens: Ceiling of any run's token budget.
+        max_llm_calls: Ceiling of LLM calls per stage.
+        agent_timeout_s: Ceiling of a stage's wall-clock time.
+        memory_cap_mb: Ceiling of a stage's memory.
+        max_output_chars: Released output is cut to this many characters.
+        scope_call_timeout_s: Wall-clock limit of one scope-function call.
+        artifact_retention_s: Artifacts are deleted after this many seconds.
+        runner: Preferred runner kind (``docker``, ``bwrap``, ``local``, or ``auto``).
+        allow_local_runner: Whether the unsandboxed local runner may be used.
+    """
+
+    workers: int = 2
+    queue_size: int = 64
+    default_model: str = "moonshotai/kimi-k2.6"
+    default_max_tokens: int = 1_000_000
+    max_tokens: int = 100_000_000
+    max_llm_calls: int = 100
+    agent_timeout_s: int = 900
+    memory_cap_mb: int = 256
+    max_output_chars: int = 50_000
+    scope_call_timeout_s: float = 15.0
+    artifact_retention_s: int = 86_400
+    runner: str = "auto"
+    allow_local_runner: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
+        """Read the configuration from ``HIVEMIND_*`` variables."""
+        env = os.environ if env is None else env
+        return cls(
+            workers=_int(env, "HIVEMIND_RUN_WORKERS", 2, 1, 64),
+            queue_size=_int(env, "HIVEMIND_RUN_QUEUE_SIZE", 64, 1, 10_000),
+            default_model=env.get("HIVEMIND_LLM_MODEL", "").strip() or cls.default_model,
+            default_max_tokens=_int(env, "HIVEMIND_DEFAULT_QUERY_MAX_TOKENS", 1_000_000, 1, 10**9),
+            max_tokens=_int(env, "HIVEMIND_MAX_TOKENS", 100_000_000, 1, 10**10),
+            max_llm_calls=_int(env, "HIVEMIND_MAX_LLM_CALLS", 100, 1, 10_000),
+            agent_timeout_s=_int(env, "HIVEMIND_AGENT_TIMEOUT", 900, 1, 86_400),
+            memory_cap_mb=_int(env, "HIVEMIND_CONTAINER_MEMORY_MB", 256, 16, 65_536),
+            max_output_chars=_int(env, "HIVEMIND_MAX_RUN_OUTPUT_CHARS", 50_000, 1, 10**7),
+            artifact_retention_s=_int(env, "HIVEMIND_ARTIFACT_RETENTION_SECONDS", 86_400, 1, 10**8),
+            runner=env.get("HIVEMIND_RUNNER", "").strip().lower() or "auto",
+            allow_local_runner=env.get("HIVEMIND_ALLOW_LOCAL_RUNNER", "").strip().lower()
+            in ("1", "true", "yes"),
+        )

@@ -1,0 +1,247 @@
+"""The bwrap runner: bubblewrap namespaces around the host's python, limits through cgroups.
+
+Theory of operation. Every namespace is new (user, pid, network, ipc, uts,
+cgroup, mount): the sandbox has only a loopback interface, sees only its own
+processes, and runs as uid/gid 65534 with every capability dropped, in a new
+session (no terminal injection) that dies with its parent. Its filesystem is
+built from nothing: read-only binds of ``/usr`` and the library and binary
+directories (or the host's compatibility symlinks to them), the alternatives
+links, a fresh ``/proc`` and minimal ``/dev``, a size-limited ``/tmp``, the
+agent snapshot read-only at ``/agent`` and the bridge socket at
+``/run/hivemind/bridge.sock``; the root is then remounted read-only. No host
+``/etc`` secrets, home or repository paths exist inside. The environment is
+cleared and rebuilt from fixed values, the Dockerfile's ``ENV`` and the
+socket path.
+
+Memory, pids and CPU are limited by a per-run cgroup when cgroup v1 is
+writable (see ``_cgroup``); otherwise by rlimits (see ``_rlimits``). The run
+outcome lists what was enforced.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import weakref
+from pathlib import Path
+from typing import Final
+
+import trio
+
+from ._cgroup import CgroupRun, cgroup_v1_available
+from ._dockerfile import AGENT_MOUNT
+from ._process import run_bounded
+from ._rlimits import rlimit_argv, rlimits_enforced
+from ._shared import prepare_snapshot, socket_for_sandbox
+from ._types import (
+    BRIDGE_SOCKET_ENV,
+    SANDBOX_BRIDGE_DIR,
+    SANDBOX_BRIDGE_SOCKET,
+    SANDBOX_UID,
+    AgentImage,
+    RunnerError,
+    RunnerKind,
+    RunOutcome,
+    SandboxLimits,
+)
+
+__all__ = ["BASE_ENV", "BwrapRunner", "remove_snapshots"]
+
+BASE_ENV: Final = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "HOME": "/tmp",
+}
+"""The environment the agent base image defines, reproduced for process runners."""
+_HOST_DIRS: Final = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_HOST_FILES: Final = ("/etc/alternatives", "/etc/ld.so.cache")
+_JOIN_CGROUPS: Final = (
+    'p=$$; while [ "$1" != -- ]; do echo "$p" > "$1" || exit 125; shift; done; shift; exec "$@"'
+)
+_CGROUP_ENFORCED: Final = frozenset({"memory", "pids", "cpu"})
+_NAMESPACE_ENFORCED: Final = frozenset(
+    {"timeout", "tmpfs", "network", "filesystem", "capabilities"}
+)
+
+
+def remove_snapshots(root: Path) -> None:
+    """Delete a snapshot cache directory (its trees are read-only)."""
+    for dirpath, _, _ in os.walk(root):
+        Path(dirpath).chmod(0o755)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _root_layout() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for path in _HOST_DIRS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for path in _HOST_FILES:
+        args += ["--ro-bind-try", path, path]
+    return args
+
+
+def _sandbox_env(image: AgentImage) -> dict[str, str]:
+    env = dict(BASE_ENV)
+    env.update(image.env)
+    env[BRIDGE_SOCKET_ENV] = SANDBOX_BRIDGE_SOCKET
+    return env
+
+
+class BwrapRunner:
+    """Runs agents under bubblewrap with the host's ``/usr`` (python 3) read-only.
+
+    Args:
+        bwrap: The bubblewrap binary.
+        snapshot_dir: Where prepared agent snapshots live (a private temporary
+            directory by default, removed with the runner).
+        use_cgroups: ``None`` detects cgroup v1; ``False`` forces the rlimit fallback.
+    """
+
+    def __init__(
+        self,
+        bwrap: str = "bwrap",
+        *,
+        snapshot_dir: Path | None = None,
+        use_cgroups: bool | None = None,
+    ) -> None:
+        self._bwrap = bwrap
+        if snapshot_dir is None:
+            snapshot_dir = Path(tempfile.mkdtemp(prefix="hivemind-agents-"))
+            weakref.finalize(self, remove_snapshots, snapshot_dir)
+        self._snapshots = snapshot_dir
+        self._use_cgroups = use_cgroups
+        self._locks: dict[str, trio.Lock] = {}
+
+    @property
+    def kind(self) -> RunnerKind:
+        """Always :attr:`RunnerKind.BWRAP`."""
+        return RunnerKind.BWRAP
+
+    async def prepare(self, agent_dir: Path, digest: str) -> AgentImage:
+        """Verify the files, check the Dockerfile subset and keep a read-only snapshot.
+
+        Raises:
+            RunnerError: digest mismatch, or a Dockerfile this runner cannot reproduce.
+        """
+        return await prepare_snapshot(
+            agent_dir, digest, self._snapshots, self._locks, RunnerKind.BWRAP
+        )
+
+    def _cgroups_enabled(self) -> bool:
+        if self._use_cgroups is None:
+            self._use_cgroups = cgroup_v1_available()
+        return self._use_cgroups
+
+    def _bwrap_argv(self, image: AgentImage, socket: Path, limits: SandboxLimits) -> list[str]:
+        argv = [
+            self._bwrap,
+            "--unshare-all",
+            "--unshare-user",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_UID),
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--hostname",
+            "sandbox",
+            *_root_layout(),
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(limits.tmpfs_mb * 1024 * 1024),
+            "--tmpfs",
+            "/tmp",
+            "--dir",
+            SANDBOX_BRIDGE_DIR,
+            "--bind",
+            str(socket),
+            SANDBOX_BRIDGE_SOCKET,
+            "--ro-bind",
+            str(image.agent_dir),
+            AGENT_MOUNT,
+            "--remount-ro",
+            "/",
+            "--chdir",
+            image.workdir,
+            "--clearenv",
+        ]
+        for key, value in sorted(_sandbox_env(image).items()):
+            argv += ["--setenv", key, value]
+        return [*argv, "--", *image.command]
+
+    async def run(
+        self,
+        image: AgentImage,
+        *,
+        bridge_socket: Path,
+        limits: SandboxLimits,
+        stage: str,
+    ) -> RunOutcome:
+        """Run the agent once under bubblewrap (see the module docstring).
+
+        Raises:
+            RunnerError: the image was not prepared by this runner or the socket is missing.
+        """
+        if image.runner is not RunnerKind.BWRAP:
+            raise RunnerError("the agent image was not prepared by the bwrap runner")
+        socket = socket_for_sandbox(bridge_socket)
+        argv = self._bwrap_argv(image, socket, limits)
+        group: CgroupRun | None = None
+        if self._cgroups_enabled():
+            group = await trio.to_thread.run_sync(CgroupRun.create, limits)
+            argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *group.procs_files, "--", *argv]
+            enforced = _CGROUP_ENFORCED | _NAMESPACE_ENFORCED
+        else:
+            argv = rlimit_argv(limits, argv)
+            enforced = rlimits_enforced() | _NAMESPACE_ENFORCED
+        try:
+            result = await run_bounded(
+                argv,
+                env={"PATH": BASE_ENV["PATH"]},
+                cwd="/",
+                timeout_s=limits.timeout_s,
+                tail_bytes=limits.output_bytes,
+            )
+            oom = group.oom_killed() if group is not None else False
+        finally:
+            if group is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(group.close)
+        return RunOutcome(
+            exit_code=result.exit_code,
+            stdout_tail=result.stdout.text(),
+            stderr_tail=result.stderr.text(),
+            duration_s=result.duration_s,
+            timed_out=result.timed_out,
+            oom_killed=oom,
+            runner=RunnerKind.BWRAP,
+            limits_enforced=enforced,
+            stdout_truncated=result.stdout.truncated,
+            stderr_truncated=result.stderr.truncated,
+        )
+
+    def probe(self) -> tuple[bool, str]:
+        """Whether bubblewrap can create the sandbox's namespaces on this machine."""
+        binary = shutil.which(self._bwrap)
+        if binary is None:
+            return False, "bwrap is not installed"
+        argv = [binary, "--unshare-all", "--unshare-user", *_root_layout(), "--", "/bin/true"]
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"bwrap failed to start ({type(exc).__name__})"
+        if done.returncode != 0:
+            return False, "bwrap cannot create namespaces: " + done.stderr.decode()[:200]
+        limits = "cgroup v1 limits" if self._cgroups_enabled() else "rlimit fallback"
+        return True, f"{binary}; {limits}"

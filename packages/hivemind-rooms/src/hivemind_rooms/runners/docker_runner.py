@@ -1,0 +1,317 @@
+"""The docker runner: agent images built locally, containers with no network and no privileges.
+
+Theory of operation. ``prepare`` verifies the agent files against their
+digest, then builds an image ``FROM`` the locally built agent base with the
+Docker SDK: the build context is a tar of exactly the hashed bytes, nothing is
+pulled and the build has no network. Images carry the agent digest and the
+base image id as labels, which makes them a cache keyed by content.
+
+``run`` creates a container with ``network_mode="none"`` (no interface but
+loopback, so no route to the host, the internet or other runs), a read-only
+root, every capability dropped, ``no-new-privileges``, an unprivileged user,
+memory (swap equal to memory, so none), pids and CPU limits, a size-limited
+``/tmp`` tmpfs and exactly one bind mount: the run's bridge socket at
+``/run/hivemind/bridge.sock``. The only environment variable set is the
+socket path. Every SDK call runs in a worker thread; the wait is bounded by
+the run's timeout, after which the container is killed, and it is removed in
+a ``finally`` block shielded from cancellation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import trio
+
+from . import base_image
+from ._agentdir import build_context, check_digest, read_agent_dir
+from ._dockerfile import parse_dockerfile
+from ._process import TailBuffer
+from ._shared import socket_for_sandbox
+from ._types import (
+    BRIDGE_SOCKET_ENV,
+    SANDBOX_BRIDGE_SOCKET,
+    SANDBOX_UID,
+    AgentImage,
+    RunnerError,
+    RunnerKind,
+    RunnerUnavailable,
+    RunOutcome,
+    SandboxLimits,
+)
+
+__all__ = ["LABEL_BASE", "LABEL_DIGEST", "LABEL_MANAGED", "DockerRunner"]
+
+LABEL_MANAGED: Final = "managed-by"
+LABEL_DIGEST: Final = "org.hivemind.agent.digest"
+LABEL_BASE: Final = "org.hivemind.agent.base-id"
+LABEL_STAGE: Final = "org.hivemind.stage"
+_CLEANUP_S: Final = 30.0
+_LOGS_S: Final = 15.0
+_ENFORCED: Final = frozenset(
+    {"memory", "pids", "cpu", "timeout", "tmpfs", "network", "filesystem", "capabilities"}
+)
+
+T = TypeVar("T")
+
+
+async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+
+def _read_logs(container: Any, *, stdout: bool, tail: TailBuffer) -> None:
+    stream = container.logs(stdout=stdout, stderr=not stdout, stream=True, follow=False)
+    for chunk in stream:
+        tail.feed(chunk)
+
+
+class DockerRunner:
+    """Runs agents in docker containers built from the local agent base image.
+
+    Args:
+        client: A ``docker.DockerClient``; by default one from the environment.
+        base: The only image agents may build ``FROM``.
+        build_timeout_s: Longest image build.
+        build_memory_mb: Memory of the build containers.
+    """
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        *,
+        base: str = base_image.BASE_IMAGE,
+        build_timeout_s: float = 600,
+        build_memory_mb: int = 1024,
+    ) -> None:
+        self._client = client
+        self._base = base
+        self._build_timeout_s = build_timeout_s
+        self._build_memory_mb = build_memory_mb
+        self._locks: dict[str, trio.Lock] = {}
+        self._init: bool | None = None
+
+    @property
+    def kind(self) -> RunnerKind:
+        """Always :attr:`RunnerKind.DOCKER`."""
+        return RunnerKind.DOCKER
+
+    def _docker(self) -> Any:
+        if self._client is None:
+            import docker
+
+            try:
+                self._client = docker.from_env(timeout=120)
+            except docker.errors.DockerException as exc:
+                raise RunnerUnavailable(f"docker is not reachable: {exc}") from None
+        return self._client
+
+    def _use_init(self, client: Any) -> bool:
+        if self._init is None:
+            binary = str(client.info().get("InitBinary") or "docker-init")
+            local = os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
+            self._init = not local or shutil.which(binary) is not None
+        return self._init
+
+    # -- prepare -------------------------------------------------------------------------
+
+    async def prepare(self, agent_dir: Path, digest: str) -> AgentImage:
+        """Verify the files and build (or reuse) the agent image for ``digest``.
+
+        Raises:
+            RunnerError: digest mismatch, a base other than the agent base, build failure.
+            RunnerUnavailable: docker or the base image is missing.
+        """
+        files = await _call(read_agent_dir, agent_dir)
+        check_digest(files, digest)
+        dockerfile = parse_dockerfile(files["Dockerfile"][0].decode("utf-8", "replace"))
+        if dockerfile.bases != (self._base,):
+            raise RunnerError(f"agent Dockerfiles must have exactly one stage: FROM {self._base}")
+        lock = self._locks.setdefault(digest, trio.Lock())
+        async with lock:
+            with trio.fail_after(self._build_timeout_s + 30):
+                image = await trio.to_thread.run_sync(
+                    self._build_or_reuse, files, digest, abandon_on_cancel=True
+                )
+        config = image.attrs.get("Config") or {}
+        command = tuple(config.get("Entrypoint") or ()) + tuple(config.get("Cmd") or ())
+        if not command:
+            raise RunnerError("the agent image has no command")
+        env = dict(item.split("=", 1) for item in config.get("Env") or () if "=" in item)
+        return AgentImage(
+            digest=digest,
+            agent_dir=agent_dir,
+            command=command,
+            runner=RunnerKind.DOCKER,
+            handle=str(image.id),
+            workdir=str(config.get("WorkingDir") or "/"),
+            env=env,
+        )
+
+    def _build_or_reuse(self, files: Any, digest: str) -> Any:
+        import docker.errors
+
+        client = self._docker()
+        try:
+            base_id = str(client.images.get(self._base).id)
+        except docker.errors.ImageNotFound:
+            raise RunnerUnavailable(
+                f"the agent base image {self._base} is missing: run tools/agent-base-image.sh"
+            ) from None
+        labels = {LABEL_MANAGED: "hivemind", LABEL_DIGEST: digest, LABEL_BASE: base_id}
+        wanted = [f"{key}={value}" for key, value in labels.items()]
+        cached = client.images.list(filters={"label": wanted})
+        if cached:
+            return cached[0]
+        memory = self._build_memory_mb * 1024 * 1024
+        try:
+            image, _ = client.images.build(
+                fileobj=io.BytesIO(build_context(files)),
+                custom_context=True,
+                tag=f"hivemind/agent:{digest[:32]}",
+                rm=True,
+                forcerm=True,
+                pull=False,
+                network_mode="none",
+                labels=labels,
+                container_limits={"memory": memory, "memswap": memory},
+                timeout=int(self._build_timeout_s),
+            )
+        except docker.errors.BuildError as exc:
+            raise RunnerError(f"image build failed: {str(exc.msg)[:400]}") from None
+        except docker.errors.APIError as exc:
+            raise RunnerError(f"image build failed: {exc.explanation or exc}"[:500]) from None
+        return image
+
+    # -- run -----------------------------------------------------------------------------
+
+    def _create(self, image: AgentImage, socket: Path, limits: SandboxLimits, stage: str) -> Any:
+        from docker.types import LogConfig, Mount
+
+        client = self._docker()
+        memory = f"{limits.memory_mb}m"
+        return client.containers.create(
+            image.handle,
+            entrypoint=list(image.command),
+            working_dir=image.workdir,
+            environment={BRIDGE_SOCKET_ENV: SANDBOX_BRIDGE_SOCKET},
+            user=f"{SANDBOX_UID}:{SANDBOX_UID}",
+            network_mode="none",
+            read_only=True,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            ipc_mode="private",
+            mem_limit=memory,
+            memswap_limit=memory,
+            pids_limit=limits.pids,
+            nano_cpus=int(limits.cpus * 1e9),
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
+            mounts=[Mount(SANDBOX_BRIDGE_SOCKET, str(socket), type="bind", read_only=False)],
+            init=self._use_init(client),
+            hostname="sandbox",
+            stdin_open=False,
+            labels={LABEL_MANAGED: "hivemind", LABEL_DIGEST: image.digest, LABEL_STAGE: stage},
+            log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "2"}),
+        )
+
+    async def run(
+        self,
+        image: AgentImage,
+        *,
+        bridge_socket: Path,
+        limits: SandboxLimits,
+        stage: str,
+    ) -> RunOutcome:
+        """Run the agent container once (see the module docstring for the sandbox).
+
+        Raises:
+            RunnerError: the image was not prepared by this runner or the socket is missing.
+        """
+        if image.runner is not RunnerKind.DOCKER or not image.handle:
+            raise RunnerError("the agent image was not prepared by the docker runner")
+        socket = socket_for_sandbox(bridge_socket)
+        container = await _call(self._create, image, socket, limits, stage)
+        try:
+            return await self._start_and_wait(container, limits)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_S):
+                await trio.to_thread.run_sync(_force_remove, container, abandon_on_cancel=True)
+
+    async def _start_and_wait(self, container: Any, limits: SandboxLimits) -> RunOutcome:
+        started = time.monotonic()
+        await _call(container.start)
+        timed_out = False
+        wait_s = limits.timeout_s - (time.monotonic() - started)
+        with trio.move_on_after(max(0.0, wait_s)) as scope:
+            await trio.to_thread.run_sync(
+                functools.partial(container.wait, timeout=limits.timeout_s + 10),
+                abandon_on_cancel=True,
+            )
+        if scope.cancelled_caught:
+            timed_out = True
+            await _call(_kill_quietly, container)
+            with trio.move_on_after(_CLEANUP_S):
+                await _call(functools.partial(container.wait, timeout=_CLEANUP_S))
+        duration = time.monotonic() - started
+        await _call(container.reload)
+        state = container.attrs.get("State") or {}
+        stdout, stderr = TailBuffer(limits.output_bytes), TailBuffer(limits.output_bytes)
+        with trio.move_on_after(_LOGS_S):
+            await trio.to_thread.run_sync(
+                functools.partial(_read_logs, container, stdout=True, tail=stdout),
+                abandon_on_cancel=True,
+            )
+            await trio.to_thread.run_sync(
+                functools.partial(_read_logs, container, stdout=False, tail=stderr),
+                abandon_on_cancel=True,
+            )
+        return RunOutcome(
+            exit_code=int(state.get("ExitCode", -1)),
+            stdout_tail=stdout.text(),
+            stderr_tail=stderr.text(),
+            duration_s=duration,
+            timed_out=timed_out,
+            oom_killed=bool(state.get("OOMKilled")),
+            runner=RunnerKind.DOCKER,
+            limits_enforced=_ENFORCED,
+            stdout_truncated=stdout.truncated,
+            stderr_truncated=stderr.truncated,
+        )
+
+    def probe(self) -> tuple[bool, str]:
+        """Whether the daemon answers, and whether the agent base image is present."""
+        try:
+            client = self._docker()
+            client.ping()
+            version = client.version().get("Version", "?")
+        except Exception as exc:
+            return False, f"docker daemon not reachable ({type(exc).__name__})"
+        if not base_image.base_image_present(client):
+            return False, f"docker {version}; base image {self._base} missing"
+        return True, f"docker {version}; base image {self._base}"
+
+
+def _kill_quietly(container: Any) -> None:
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.APIError):
+        container.kill()
+
+
+def _force_remove(container: Any) -> None:
+    import docker.errors
+
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if getattr(exc, "status_code", None) != 409:
+            raise

@@ -110,15 +110,31 @@ def seal_json_frame_with_nonce(
     """
     sealed = seal_joined(cipher, key, nonce, plaintext)
     split = len(sealed) - TAG_SIZE
+    quote = _quote_plain if encoding in _NO_ESCAPES else encode_basestring_ascii
     return (
         '{"ciphertext": '
-        + encode_basestring_ascii(encode_text(sealed[:split], encoding))
+        + quote(encode_text(sealed[:split], encoding))
         + ', "tag": '
-        + encode_basestring_ascii(encode_text(sealed[split:], encoding))
+        + quote(encode_text(sealed[split:], encoding))
         + ', "nonce": '
-        + encode_basestring_ascii(encode_text(nonce, encoding))
+        + quote(encode_text(nonce, encoding))
         + "}"
     )
+
+
+#: Encodings whose alphabets hold no character JSON must escape.
+_NO_ESCAPES = frozenset(
+    {
+        TextEncoding.JSON_B64,
+        TextEncoding.JSON_URLSAFE_B64,
+        TextEncoding.JSON_B32,
+        TextEncoding.JSON_HEX,
+    }
+)
+
+
+def _quote_plain(text: str) -> str:
+    return '"' + text + '"'
 
 
 def open_json_frame(

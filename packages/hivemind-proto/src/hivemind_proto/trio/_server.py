@@ -140,7 +140,11 @@ async def _accept(
 
 
 async def _refuse(request: WebSocketRequest, reason: str) -> None:
-    """Accept only to close with 1008: clients treat that as final (no retry loop)."""
+    """Accept only to close with 1008, so the client learns why it was refused.
+
+    Our satellites treat 1008 as final; released 0.4.x clients still reconnect,
+    with a growing delay.
+    """
     ws = await request.accept()
     with trio.move_on_after(5):
         await ws.aclose(CloseCode.POLICY_VIOLATION, reason)

@@ -147,7 +147,7 @@ def make_room(
     fields.setdefault("allowed_tables", ["people"])
     envelope = sup.signed_room(
         tenant["tenant_id"],
-        OwnerKey.generate(),
+        tenant.setdefault("owner_key", OwnerKey.generate()),
         scope_id,
         query_agent_id=query_id if query_mode == "fixed" else "",
         query_mode=query_mode,
@@ -190,3 +190,62 @@ def ledger(c: TestClient, key: str) -> dict:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+DOCKERFILE = (
+    "FROM hivemind/agent-base:bookworm\nCOPY . /agent\nWORKDIR /agent\n"
+    'CMD ["python3", "/agent/main.py"]\n'
+)
+
+
+def custom_agent(
+    c: TestClient, key: str, tmp: Path, name: str, agent_type: str, code: str, **form: Any
+) -> str:
+    """Upload an agent whose ``main.py`` is ``code`` (the SDK is added by the pack step)."""
+    directory = tmp / "agents-src" / name
+    directory.mkdir(parents=True)
+    (directory / "Dockerfile").write_text(DOCKERFILE)
+    (directory / "main.py").write_text(code)
+    data = {"name": name, "agent_type": agent_type, "inspection_mode": "full", **form}
+    files = {"archive": ("agent.tar.gz", pack.pack_agent(directory), "application/gzip")}
+    r = c.post("/v1/room-agents", data=data, files=files, headers=sup.auth(key))
+    assert r.status_code == 200, r.text
+    return r.json()["agent_id"]
+
+
+def room_with(
+    c: TestClient,
+    tenant: dict[str, Any],
+    *,
+    scope_id: str,
+    query_id: str,
+    mediator_id: str = "",
+    policy: str = "hide: email",
+    providers: tuple[str, ...] = (),
+    **fields: Any,
+) -> dict[str, Any]:
+    fields.setdefault("allowed_tables", ["people"])
+    envelope = sup.signed_room(
+        tenant["tenant_id"],
+        tenant.setdefault("owner_key", OwnerKey.generate()),
+        scope_id,
+        query_agent_id=query_id,
+        query_mode="fixed",
+        mediator_agent_id=mediator_id,
+        policy=policy,
+        llm_providers=providers,
+        scope_visibility="inspectable",
+        query_visibility="inspectable",
+        **fields,
+    )
+    r = c.post("/v1/rooms", json={"envelope": envelope}, headers=sup.auth(tenant["api_key"]))
+    assert r.status_code == 200, r.text
+    return {**r.json(), "scope_id": scope_id, "query_id": query_id, "mediator_id": mediator_id}
+
+
+def submit(
+    c: TestClient, room: dict[str, Any], headers: dict[str, str], query: str, **body: Any
+) -> str:
+    r = c.post(f"/v1/rooms/{room['room_id']}/runs", json={"query": query, **body}, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()["run_id"]

@@ -189,7 +189,7 @@ def check_scope_source(source: object) -> str:
         tree = ast.parse(source, mode="exec")
     except (SyntaxError, ValueError) as exc:
         raise ScopeCompileError(f"scope_fn does not parse: {exc.__class__.__name__}") from None
-    _check_module(tree)
     for node in ast.walk(tree):
         _check_node(node)
+    _check_module(tree)
     return source

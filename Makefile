@@ -7,7 +7,7 @@ PY := $(CURDIR)/.venv/bin/python
 INTEROP_VENV := $(CURDIR)/.cache/interop-venv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install interop-venv test lint demo bench bench-proto vectors clean
+.PHONY: install interop-venv test lint demo bench bench-proto bench-rooms vectors clean
 
 install: .venv/.installed
 
@@ -43,10 +43,14 @@ demo: install
 	@echo "and print it. Today it runs the wire-protocol demo instead:"
 	$(PY) tools/demo.py
 
-bench: bench-proto
+bench: bench-proto bench-rooms
 
 bench-proto: install interop-venv
 	HIVEMIND_INTEROP_PYTHON=$(INTEROP_VENV)/bin/python $(PY) bench/proto/run.py
+
+# Sandbox runner overhead (docker, bwrap, local) against starting the same sandbox directly.
+bench-rooms: install
+	$(PY) bench/rooms/run.py $(BENCH_ROOMS_ARGS)
 
 clean:
 	rm -rf .venv .cache

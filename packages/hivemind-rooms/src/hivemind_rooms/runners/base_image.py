@@ -9,7 +9,7 @@ repository), shrunk (no apt caches, docs, man pages, locales; setuid and setgid
 bits cleared) and imported with the Docker SDK. Building takes minutes, so it
 is idempotent: an existing image with that tag is kept.
 
-Run ``python -m hivemind_rooms.runners.base_image`` (or
+Run ``python -m hivemind_rooms.runners base-image`` (or
 ``tools/agent-base-image.sh``) as root to build it.
 """
 
@@ -219,7 +219,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     """Command line: build the base image if missing (``--force`` rebuilds)."""
     import docker
 
-    parser = argparse.ArgumentParser(description=f"Build {BASE_IMAGE} with debootstrap")
+    parser = argparse.ArgumentParser(
+        prog="base-image", description=f"Build {BASE_IMAGE} with debootstrap"
+    )
     parser.add_argument("--force", action="store_true", help="rebuild even if present")
     args = parser.parse_args(list(argv) if argv is not None else None)
     client = docker.from_env(timeout=600)
@@ -232,7 +234,3 @@ def main(argv: Iterable[str] | None = None) -> int:
         client.close()
     print(f"{BASE_IMAGE} {image_id}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -461,10 +461,11 @@ def test_run_submission_preflight(tmp_path: Path) -> None:
         assert c.get("/v1/runs", headers=invite).json() == []
         assert c.get("/v1/runs/abcdefabcdef", headers=sup.auth(t["api_key"])).status_code == 404
         assert sup.db_state(tmp_path) == before  # no run rows, no holds
-        for headers in (paying, sup.auth(t["api_key"])):  # accepted and queued
-            assert c.post(url, json=good, headers=headers).status_code == 200
+        # a participant may only run a query agent it uploaded into this room
+        assert c.post(url, json=good, headers=paying).status_code == 403
+        assert c.post(url, json=good, headers=sup.auth(t["api_key"])).status_code == 200
         r = c.post(f"/v1/rooms/{rid}/query-agents", headers=invite)
-        assert r.status_code == 501
+        assert r.status_code == 415  # uploads are multipart
     with sup.client(tmp_path) as c:
         assert c.post(url, json=good, headers=paying).status_code == 503  # sealed after restart
 

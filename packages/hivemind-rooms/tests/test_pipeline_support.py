@@ -225,12 +225,12 @@ def room_with(
     **fields: Any,
 ) -> dict[str, Any]:
     fields.setdefault("allowed_tables", ["people"])
+    fields.setdefault("query_mode", "fixed")
     envelope = sup.signed_room(
         tenant["tenant_id"],
         tenant.setdefault("owner_key", OwnerKey.generate()),
         scope_id,
         query_agent_id=query_id,
-        query_mode="fixed",
         mediator_agent_id=mediator_id,
         policy=policy,
         llm_providers=providers,

@@ -24,16 +24,18 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .. import credentials
+from ..agents_registry import AgentSpec, read_archive, register_agent
 from ..pipeline import AgentRef, EngineConfig, QueueFull, RunEngine, RunPlan
 from ..pipeline._record import finish_run
 from ..tenants import Caller
-from ..vault import KeyScope, open_item
+from ..vault import KeyScope, open_item, seal_blob
 from . import _room_core as core
 from ._auth import require
 from ._body import Field, json_body
 from ._errors import ApiError
 from ._seal import room_key
 from ._services import Services
+from .agents import _FORM_SLACK, _read_form
 
 __all__ = ["RunRequest", "preflight", "routes"]
 
@@ -125,6 +127,37 @@ def _payer(services: Services, request: Request, caller: Caller) -> tuple[str, s
     )
 
 
+def _check_agent_binding(
+    store: Any, caller: Caller, room: dict[str, Any], agent: dict[str, Any]
+) -> None:
+    """An agent uploaded into a room runs only there, and only for whoever uploaded it.
+
+    The upload's own run row (same agent, room and issuer) is the record of who
+    uploaded it; so neither the owner nor another participant can re-run a
+    participant's (possibly sealed) agent, here or in another room.
+    """
+    bound = agent["room_id"]
+    if bound is None:
+        if room["query_mode"] == "uploadable" and caller.role != "owner":
+            raise ApiError(403, "in this room you may only run a query agent you uploaded")
+        return
+    if bound != room["room_id"]:
+        raise ApiError(403, "this query agent belongs to another room")
+    issuer = None if caller.role == "owner" else caller.token_id
+    mine = (
+        store.list_runs(10_000)
+        if issuer is None
+        else store.list_runs(10_000, issuer_token_id=issuer)
+    )
+    if not any(
+        r["agent_id"] == agent["agent_id"]
+        and r["room_id"] == bound
+        and r["issuer_token_id"] == issuer
+        for r in mine
+    ):
+        raise ApiError(403, "in this room you may only run a query agent you uploaded")
+
+
 async def preflight(request: Request, caller: Caller) -> RunRequest:
     """Run every submission check; nothing is stored.
 
@@ -140,13 +173,15 @@ async def preflight(request: Request, caller: Caller) -> RunRequest:
     store = services.storage.tenant(caller.tenant_id)
     if store.get_agent(room["scope_agent_id"]) is None:
         raise ApiError(404, "scope agent not found")
-    if store.get_agent(query_agent) is None:
+    agent = store.get_agent(query_agent)
+    if agent is None:
         raise ApiError(404, "query agent not found")
     await room_key(services, caller, room)
     run_id = request.headers.get("x-hivemind-idempotency-key")
     if run_id is not None and not _IDEMPOTENCY.fullmatch(run_id):
         raise ApiError(400, "X-Hivemind-Idempotency-Key must be 12 to 64 lowercase hex")
     payer, payer_token = _payer(services, request, caller)
+    _check_agent_binding(store, caller, room, agent)
     return RunRequest(
         room["room_id"],
         room["scope_agent_id"],
@@ -296,7 +331,19 @@ async def submit(request: Request) -> JSONResponse:
         replay = _replay(store, caller, req.run_id, req.room_id)
         if replay is not None:
             return replay
-    run_id = req.run_id or credentials.new_run_id()
+    return await _start(services, engine, caller, req, req.run_id or credentials.new_run_id())
+
+
+async def _start(
+    services: Services,
+    engine: RunEngine,
+    caller: Caller,
+    req: RunRequest,
+    run_id: str,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """Hold, insert the run row and queue the run; answer with the pending run."""
+    store = services.storage.tenant(caller.tenant_id)
     plan = await run_in_threadpool(_plan, services, engine, caller, req, run_id)
     hold = services.billing.hold(
         req.payer_tenant_id,
@@ -321,6 +368,7 @@ async def submit(request: Request) -> JSONResponse:
             "query_agent_id": plan.agents["query"].agent_id,
             "scope_agent_id": plan.agents["scope"].agent_id,
             "status": "pending",
+            **(extra or {}),
         }
     )
 
@@ -338,16 +386,59 @@ def recover_one(services: Services, plan: RunPlan) -> None:
     )
 
 
+def _upload_spec(fields: dict[str, str]) -> AgentSpec:
+    if "policy" in fields:
+        raise ApiError(400, "the room policy cannot be overridden")
+    if not str(fields.get("query") or "").strip():
+        raise ApiError(422, "the 'query' field is required")
+    values = {**fields, "agent_type": "query"}
+    values.setdefault("name", "uploaded-query-agent")
+    values["inspection_mode"] = fields.get("inspection_mode") or "sealed"
+    return AgentSpec.from_form(values)
+
+
 async def upload_query_agent(request: Request) -> JSONResponse:
-    """``POST /v1/rooms/{room_id}/query-agents``: needs the run pipeline (501)."""
+    """``POST /v1/rooms/{room_id}/query-agents``: upload a (sealed) query agent and run it.
+
+    The agent's files are sealed under the room key (opened with the caller's
+    own credential), bound to this room, and runnable only by the uploader.
+    """
     caller = require(request, "owner", "query")
     services: Services = request.app.state.services
+    engine: RunEngine | None = getattr(request.app.state, "runs", None)
     room = core.live_room(services, caller, str(request.path_params["room_id"]))
     if room["query_mode"] == "fixed":
         raise ApiError(403, "this room has a fixed query agent")
     if caller.role == "query" and not caller.constraints.get("can_upload_query_agent"):
         raise ApiError(403, "this invite may not upload query agents")
-    raise ApiError(501, "room runs are not available in this service build")
+    limit = services.settings.max_archive_bytes
+    fields, data = await _read_form(request, limit + _FORM_SLACK)
+    spec = _upload_spec(fields)
+    provider = _provider(room, {"provider": fields.get("provider")})
+    archive = read_archive(data, max_archive_bytes=limit)
+    key = await room_key(services, caller, room)
+    payer, payer_token = _payer(services, request, caller)
+    if engine is None:
+        raise ApiError(503, "the run engine is not running")
+    scope = KeyScope.room(caller.tenant_id, room["room_id"])
+
+    def sealer(agent_id: str, path: str, content: bytes) -> bytes:
+        return seal_blob(key, scope, "agent-file", (agent_id, path), content)
+
+    store = services.storage.tenant(caller.tenant_id)
+    row = register_agent(
+        store, caller.tenant_id, spec, archive, sealer=sealer, seal_mode="room",
+        room_id=room["room_id"],
+    )  # fmt: skip
+    body: dict[str, Any] = {"query": fields["query"]}
+    if fields.get("max_tokens"):
+        body["max_tokens"] = spec.max_tokens
+    req = RunRequest(
+        room["room_id"], room["scope_agent_id"], row["agent_id"],
+        room["fixed_mediator_agent_id"] or "", provider, payer, payer_token, None, body,
+    )  # fmt: skip
+    extra = {"agent_id": row["agent_id"], "inspection_mode": spec.inspection_mode}
+    return await _start(services, engine, caller, req, credentials.new_run_id(), extra)
 
 
 routes = [

@@ -24,6 +24,7 @@ from hivemind_rooms.runners import (
     DockerRunner,
     LocalRunner,
     Runner,
+    RunnerError,
     RunnerKind,
     RunOutcome,
     SandboxLimits,
@@ -452,3 +453,46 @@ def test_bwrap_is_installed_where_expected() -> None:
     if shutil.which("bwrap") is None:
         _unavailable("bwrap is not installed")
     assert BwrapRunner().kind is RunnerKind.BWRAP
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "RUN false",
+        'RUN ["python3", "-c", "import socket; socket.create_connection(('
+        "'1.1.1.1', 53), timeout=2)\"]",
+    ],
+)
+async def test_docker_build_failures_and_no_build_network(
+    request: pytest.FixtureRequest, agent_dir: Path, step: str
+) -> None:
+    runner = _make_runner("docker", request)
+    (agent_dir / "Dockerfile").write_text(DOCKERFILE + step + "\n")
+    with pytest.raises(RunnerError, match="image build failed"):
+        await runner.prepare(agent_dir, agent_dir_digest(agent_dir))
+
+
+async def test_docker_stale_containers_are_removed(
+    request: pytest.FixtureRequest, agent_dir: Path
+) -> None:
+    import docker
+
+    runner = _make_runner("docker", request)
+    image = await runner.prepare(agent_dir, agent_dir_digest(agent_dir))
+    client = docker.from_env()
+    try:
+        leftover = client.containers.create(
+            image.handle, labels={"managed-by": "hivemind", "org.hivemind.stage": "stale"}
+        )
+        assert await runner.remove_stale() >= 1
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.get(leftover.id)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("kind", ALL)
+def test_runners_satisfy_the_protocol(kind: str, request: pytest.FixtureRequest) -> None:
+    runner = _make_runner(kind, request)
+    assert isinstance(runner, Runner)
+    assert runner.kind is RunnerKind(kind)

@@ -25,7 +25,8 @@ import io
 import os
 import shutil
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -97,6 +98,7 @@ class DockerRunner:
         self._build_memory_mb = build_memory_mb
         self._locks: dict[str, trio.Lock] = {}
         self._init: bool | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     @property
     def kind(self) -> RunnerKind:
@@ -111,7 +113,13 @@ class DockerRunner:
                 self._client = docker.from_env(timeout=120)
             except docker.errors.DockerException as exc:
                 raise RunnerUnavailable(f"docker is not reachable: {exc}") from None
+            self._finalizer = weakref.finalize(self, self._client.close)
         return self._client
+
+    def close(self) -> None:
+        """Close the docker client this runner opened (a given client is left open)."""
+        if self._finalizer is not None:
+            self._finalizer()
 
     def _use_init(self, client: Any) -> bool:
         if self._init is None:
@@ -172,7 +180,7 @@ class DockerRunner:
             return cached[0]
         memory = self._build_memory_mb * 1024 * 1024
         try:
-            image, _ = client.images.build(
+            stream = client.api.build(
                 fileobj=io.BytesIO(build_context(files)),
                 custom_context=True,
                 tag=f"hivemind/agent:{digest[:32]}",
@@ -183,12 +191,14 @@ class DockerRunner:
                 labels=labels,
                 container_limits={"memory": memory, "memswap": memory},
                 timeout=int(self._build_timeout_s),
+                decode=True,
             )
-        except docker.errors.BuildError as exc:
-            raise RunnerError(f"image build failed: {str(exc.msg)[:400]}") from None
+            image_id, error = _consume_build(stream)
         except docker.errors.APIError as exc:
             raise RunnerError(f"image build failed: {exc.explanation or exc}"[:500]) from None
-        return image
+        if error is not None or image_id is None:
+            raise RunnerError(f"image build failed: {(error or 'no image produced')[:400]}")
+        return client.images.get(image_id)
 
     # -- run -----------------------------------------------------------------------------
 
@@ -201,7 +211,7 @@ class DockerRunner:
             image.handle,
             entrypoint=list(image.command),
             working_dir=image.workdir,
-            environment={BRIDGE_SOCKET_ENV: SANDBOX_BRIDGE_SOCKET},
+            environment={BRIDGE_SOCKET_ENV: SANDBOX_BRIDGE_SOCKET, "HOME": "/tmp"},
             user=f"{SANDBOX_UID}:{SANDBOX_UID}",
             network_mode="none",
             read_only=True,
@@ -237,7 +247,7 @@ class DockerRunner:
         if image.runner is not RunnerKind.DOCKER or not image.handle:
             raise RunnerError("the agent image was not prepared by the docker runner")
         socket = socket_for_sandbox(bridge_socket)
-        container = await _call(self._create, image, socket, limits, stage)
+        container = await _call(_api_errors, self._create, image, socket, limits, stage)
         try:
             return await self._start_and_wait(container, limits)
         finally:
@@ -246,7 +256,7 @@ class DockerRunner:
 
     async def _start_and_wait(self, container: Any, limits: SandboxLimits) -> RunOutcome:
         started = time.monotonic()
-        await _call(container.start)
+        await _call(_api_errors, container.start)
         timed_out = False
         wait_s = limits.timeout_s - (time.monotonic() - started)
         with trio.move_on_after(max(0.0, wait_s)) as scope:
@@ -285,6 +295,28 @@ class DockerRunner:
             stderr_truncated=stderr.truncated,
         )
 
+    async def remove_stale(self, *, include_running: bool = False) -> int:
+        """Remove agent containers left behind by a crash of an earlier service process.
+
+        Args:
+            include_running: Also kill running agent containers; only safe at startup when
+                no other service process shares this docker daemon.
+
+        Returns:
+            How many containers were removed.
+        """
+
+        def sweep() -> int:
+            client = self._docker()
+            found = client.containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=hivemind"})
+            stale = [c for c in found if include_running or c.status != "running"]
+            for container in stale:
+                _force_remove(container)
+            return len(stale)
+
+        with trio.fail_after(_CLEANUP_S * 2):
+            return await trio.to_thread.run_sync(sweep, abandon_on_cancel=True)
+
     def probe(self) -> tuple[bool, str]:
         """Whether the daemon answers, and whether the agent base image is present."""
         try:
@@ -296,6 +328,32 @@ class DockerRunner:
         if not base_image.base_image_present(client):
             return False, f"docker {version}; base image {self._base} missing"
         return True, f"docker {version}; base image {self._base}"
+
+
+def _consume_build(stream: Iterable[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """Read a whole build progress stream (so its connection is released): (image id, error)."""
+    image_id: str | None = None
+    error: str | None = None
+    for message in stream:
+        if message.get("error"):
+            error = error or str(message["error"])
+        aux = message.get("aux")
+        if isinstance(aux, dict) and aux.get("ID"):
+            image_id = str(aux["ID"])
+        line = str(message.get("stream") or "")
+        if image_id is None and line.startswith("Successfully built "):
+            image_id = line.split()[-1]
+    return image_id, error
+
+
+def _api_errors(fn: Callable[..., T], *args: Any) -> T:
+    """Call ``fn``; a daemon refusal becomes :class:`RunnerError` (the caller fails the run)."""
+    import docker.errors
+
+    try:
+        return fn(*args)
+    except docker.errors.APIError as exc:
+        raise RunnerError(f"docker refused the sandbox: {exc.explanation or exc}"[:500]) from None
 
 
 def _kill_quietly(container: Any) -> None:

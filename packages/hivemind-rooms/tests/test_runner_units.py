@@ -115,6 +115,7 @@ def test_directory_digest_equals_registry_digest(tmp_path: Path) -> None:
     (root / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"junk")
     expected = files_digest(
         [
+            ("__pycache__/m.cpython-311.pyc", b"junk"),
             ("Dockerfile", (root / "Dockerfile").read_bytes()),
             ("m.py", b"print('hi')\n"),
             ("pkg/x.bin", b"\x00\xff"),

@@ -2,8 +2,9 @@
 
 Theory of operation. A runner never trusts that a directory still holds what
 a digest claims: ``prepare`` reads every file once (bounded like an upload),
-recomputes ``files_digest`` exactly as the registry does, and refuses a
-mismatch. The bytes that were hashed are the bytes that run: the docker runner
+recomputes ``files_digest`` exactly as the registry does (every file of the
+directory, nothing skipped: the directory is what the registry stored), and
+refuses a mismatch. The bytes that were hashed are the bytes that run: the docker runner
 builds from a tar made of them, and bwrap/local runners write them to a
 private, read-only snapshot directory, so later changes to the source
 directory cannot alter a prepared agent. The caches are keyed by digest, which
@@ -19,15 +20,11 @@ import stat
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
 
 from ..agents_registry import MAX_MEMBER_BYTES, MAX_MEMBERS, MAX_TOTAL_BYTES, files_digest
 from ._types import RunnerError
 
-__all__ = ["SKIPPED_DIRS", "AgentFiles", "agent_dir_digest", "read_agent_dir", "write_snapshot"]
-
-SKIPPED_DIRS: Final = frozenset({"__pycache__", ".git", ".venv", "node_modules"})
-"""Directories left out of digests and builds (the CLI skips them when packing)."""
+__all__ = ["AgentFiles", "agent_dir_digest", "read_agent_dir", "write_snapshot"]
 
 AgentFiles = Mapping[str, tuple[bytes, int]]
 """Relative POSIX path -> (content, permission bits)."""
@@ -36,7 +33,7 @@ AgentFiles = Mapping[str, tuple[bytes, int]]
 def _walk(root: Path) -> list[tuple[str, Path]]:
     found: list[tuple[str, Path]] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
+        dirnames.sort()
         base = Path(dirpath)
         for name in dirnames:
             if (base / name).is_symlink():

@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 install: .venv/.installed
 
-.venv/.installed: pyproject.toml $(wildcard packages/*/pyproject.toml)
+.venv/.installed: pyproject.toml $(wildcard packages/*/pyproject.toml) conformance/pyproject.toml
 	$(UV) sync --all-packages --python python3
 	@touch $@
 

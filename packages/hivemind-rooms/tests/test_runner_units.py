@@ -301,3 +301,71 @@ def test_mirror_missing_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "sources.list").write_text("deb http://x.example/debian trixie main\n")
     with pytest.raises(BaseImageError):
         apt_mirror(tmp_path)
+
+
+# -- cgroup v2 -------------------------------------------------------------------------------
+# This machine mounts cgroup v1, so no v2 hierarchy with controllers is reachable here: the
+# v2 bookkeeping is checked against a stand-in directory laid out like cgroupfs (a test
+# double for the kernel's filesystem). The bwrap sandbox tests exercise whichever version
+# the machine running them has.
+
+
+def _fake_v2_root(root: Path) -> None:
+    root.mkdir()
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma misc\n")
+    (root / "cgroup.subtree_control").write_text("")
+
+
+def test_cgroup_v2_parent_enables_controllers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hivemind_rooms.runners import _cgroup
+
+    root = tmp_path / "cgroup"
+    _fake_v2_root(root)
+    monkeypatch.setattr(_cgroup, "_ROOT", root)
+    (root / "hivemind.runs").mkdir()
+    (root / "hivemind.runs" / "cgroup.subtree_control").write_text("")
+    parent = _cgroup.cgroup_v2_parent()
+    assert parent == root / "hivemind.runs"
+    # cgroupfs takes one "+name" per write; a plain file keeps only the last one.
+    assert (root / "cgroup.subtree_control").read_text() == "+cpu"
+    assert (parent / "cgroup.subtree_control").read_text() == "+cpu"
+
+
+def test_cgroup_v2_without_memory_controller_is_unusable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hivemind_rooms.runners import _cgroup
+
+    root = tmp_path / "cgroup"
+    _fake_v2_root(root)
+    (root / "cgroup.controllers").write_text("hugetlb\n")
+    monkeypatch.setattr(_cgroup, "_ROOT", root)
+    assert _cgroup.cgroup_v2_parent() is None
+
+
+def test_cgroup_v2_run_writes_the_limits(tmp_path: Path) -> None:
+    from hivemind_rooms.runners._cgroup import CgroupV2Run
+
+    parent = tmp_path / "hivemind.runs"
+    parent.mkdir()
+    original_mkdir = Path.mkdir
+
+    def mkdir_with_interface(self: Path, *args: object, **kwargs: object) -> None:
+        original_mkdir(self, *args, **kwargs)
+        for name in ("memory.max", "memory.swap.max", "pids.max", "cpu.max", "memory.events"):
+            (self / name).write_text("")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "mkdir", mkdir_with_interface)
+        run = CgroupV2Run.create(parent, SandboxLimits(memory_mb=64, pids=24, cpus=0.5))
+    (group,) = parent.iterdir()
+    assert (group / "memory.max").read_text() == str(64 * 1024 * 1024)
+    assert (group / "memory.swap.max").read_text() == "0"
+    assert (group / "pids.max").read_text() == "24"
+    assert (group / "cpu.max").read_text() == "50000 100000"
+    assert run.procs_files == [str(group / "cgroup.procs")]
+    assert not run.oom_killed()
+    (group / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert run.oom_killed()

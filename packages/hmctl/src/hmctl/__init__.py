@@ -11,6 +11,7 @@ from __future__ import annotations
 import click
 
 from . import _hub_acl, _hub_ops  # noqa: F401  (registers the hub commands)
+from ._cmd_eval import eval_group
 from ._hub import add_common_options, hub
 from ._runtime import HubGroup, get_runtime
 
@@ -28,3 +29,4 @@ def cli(ctx: click.Context, json_output: bool) -> None:
 
 add_common_options(hub)
 cli.add_command(hub)
+cli.add_command(eval_group)

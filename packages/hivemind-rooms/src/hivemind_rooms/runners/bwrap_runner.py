@@ -30,7 +30,7 @@ from typing import Final
 
 import trio
 
-from ._cgroup import CgroupRun, cgroup_v1_available
+from ._cgroup import CgroupRun, CgroupV2Run, cgroup_v1_available, cgroup_v2_parent, create_run
 from ._dockerfile import AGENT_MOUNT
 from ._process import run_bounded
 from ._rlimits import rlimit_argv, rlimits_enforced
@@ -100,7 +100,7 @@ class BwrapRunner:
         bwrap: The bubblewrap binary.
         snapshot_dir: Where prepared agent snapshots live (a private temporary
             directory by default, removed with the runner).
-        use_cgroups: ``None`` detects cgroup v1; ``False`` forces the rlimit fallback.
+        use_cgroups: ``None`` detects cgroup v1 or v2; ``False`` forces the rlimit fallback.
     """
 
     def __init__(
@@ -115,7 +115,7 @@ class BwrapRunner:
             snapshot_dir = Path(tempfile.mkdtemp(prefix="hivemind-agents-"))
             weakref.finalize(self, remove_snapshots, snapshot_dir)
         self._snapshots = snapshot_dir
-        self._use_cgroups = use_cgroups
+        self._cgroups: str | None = None if use_cgroups is not False else ""
         self._locks: dict[str, trio.Lock] = {}
 
     @property
@@ -133,10 +133,16 @@ class BwrapRunner:
             agent_dir, digest, self._snapshots, self._locks, RunnerKind.BWRAP
         )
 
-    def _cgroups_enabled(self) -> bool:
-        if self._use_cgroups is None:
-            self._use_cgroups = cgroup_v1_available()
-        return self._use_cgroups
+    def _cgroup_version(self) -> str:
+        """``v1``, ``v2``, or empty when limits fall back to rlimits (detected once)."""
+        if self._cgroups is None:
+            if cgroup_v1_available():
+                self._cgroups = "v1"
+            elif cgroup_v2_parent() is not None:
+                self._cgroups = "v2"
+            else:
+                self._cgroups = ""
+        return self._cgroups
 
     def _bwrap_argv(self, image: AgentImage, socket: Path, limits: SandboxLimits) -> list[str]:
         argv = [
@@ -197,9 +203,9 @@ class BwrapRunner:
             raise RunnerError("the agent image was not prepared by the bwrap runner")
         socket = socket_for_sandbox(bridge_socket)
         argv = self._bwrap_argv(image, socket, limits)
-        group: CgroupRun | None = None
-        if self._cgroups_enabled():
-            group = await trio.to_thread.run_sync(CgroupRun.create, limits)
+        group: CgroupRun | CgroupV2Run | None = None
+        if version := self._cgroup_version():
+            group = await trio.to_thread.run_sync(create_run, version, limits)
             argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *group.procs_files, "--", *argv]
             enforced = _CGROUP_ENFORCED | _NAMESPACE_ENFORCED
         else:
@@ -243,5 +249,6 @@ class BwrapRunner:
             return False, f"bwrap failed to start ({type(exc).__name__})"
         if done.returncode != 0:
             return False, "bwrap cannot create namespaces: " + done.stderr.decode()[:200]
-        limits = "cgroup v1 limits" if self._cgroups_enabled() else "rlimit fallback"
+        version = self._cgroup_version()
+        limits = f"cgroup {version} limits" if version else "rlimit fallback"
         return True, f"{binary}; {limits}"

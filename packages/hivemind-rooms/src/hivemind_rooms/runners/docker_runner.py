@@ -30,7 +30,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+import docker
+import docker.errors
 import trio
+from docker.types import LogConfig, Mount
 
 from . import base_image
 from ._agentdir import build_context, check_digest, read_agent_dir
@@ -57,6 +60,7 @@ LABEL_BASE: Final = "org.hivemind.agent.base-id"
 LABEL_STAGE: Final = "org.hivemind.stage"
 _CLEANUP_S: Final = 30.0
 _LOGS_S: Final = 15.0
+_POOL_SIZE: Final = 32
 _ENFORCED: Final = frozenset(
     {"memory", "pids", "cpu", "timeout", "tmpfs", "network", "filesystem", "capabilities"}
 )
@@ -107,10 +111,8 @@ class DockerRunner:
 
     def _docker(self) -> Any:
         if self._client is None:
-            import docker
-
             try:
-                self._client = docker.from_env(timeout=120)
+                self._client = docker.from_env(timeout=120, max_pool_size=_POOL_SIZE)
             except docker.errors.DockerException as exc:
                 raise RunnerUnavailable(f"docker is not reachable: {exc}") from None
             self._finalizer = weakref.finalize(self, self._client.close)
@@ -164,8 +166,6 @@ class DockerRunner:
         )
 
     def _build_or_reuse(self, files: Any, digest: str) -> Any:
-        import docker.errors
-
         client = self._docker()
         try:
             base_id = str(client.images.get(self._base).id)
@@ -203,8 +203,6 @@ class DockerRunner:
     # -- run -----------------------------------------------------------------------------
 
     def _create(self, image: AgentImage, socket: Path, limits: SandboxLimits, stage: str) -> Any:
-        from docker.types import LogConfig, Mount
-
         client = self._docker()
         memory = f"{limits.memory_mb}m"
         return client.containers.create(
@@ -250,6 +248,9 @@ class DockerRunner:
         container = await _call(_api_errors, self._create, image, socket, limits, stage)
         try:
             return await self._start_and_wait(container, limits)
+        except (OSError, docker.errors.DockerException) as exc:
+            # The daemon failed or went away mid-run (requests errors are OSErrors).
+            raise RunnerError(f"docker run failed: {type(exc).__name__}") from exc
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(_CLEANUP_S):
                 await trio.to_thread.run_sync(_force_remove, container, abandon_on_cancel=True)
@@ -348,8 +349,6 @@ def _consume_build(stream: Iterable[dict[str, Any]]) -> tuple[str | None, str | 
 
 def _api_errors(fn: Callable[..., T], *args: Any) -> T:
     """Call ``fn``; a daemon refusal becomes :class:`RunnerError` (the caller fails the run)."""
-    import docker.errors
-
     try:
         return fn(*args)
     except docker.errors.APIError as exc:
@@ -357,15 +356,11 @@ def _api_errors(fn: Callable[..., T], *args: Any) -> T:
 
 
 def _kill_quietly(container: Any) -> None:
-    import docker.errors
-
     with contextlib.suppress(docker.errors.APIError):
         container.kill()
 
 
 def _force_remove(container: Any) -> None:
-    import docker.errors
-
     try:
         container.remove(force=True)
     except docker.errors.NotFound:

@@ -127,6 +127,10 @@ def main():
         result = {"slept": True}
     elif op == "env":
         result = {"env": dict(os.environ), "proc": proc_environs()}
+    elif op == "status":
+        with open("/proc/self/status") as handle:
+            lines = handle.read().splitlines()
+        result = dict(line.split(":\t", 1) for line in lines if ":\t" in line)
     elif op == "spam":
         sys.stdout.write("x" * cmd["n"] + "\n")
         result = {}
@@ -404,6 +408,22 @@ async def test_environment_holds_no_inputs(
     allowed = {"PATH", "HOME", "LANG", "PYTHONDONTWRITEBYTECODE", "HOSTNAME", "PWD"}
     assert set(env) - allowed == {"HIVEMIND_BRIDGE_SOCKET"}
     assert CANARY not in json.dumps(env)
+
+
+@pytest.mark.parametrize("kind", SANDBOXES)
+async def test_no_capabilities_and_no_new_privileges(
+    kind: str, request: pytest.FixtureRequest, agent_dir: Path, bridge: Bridge
+) -> None:
+    runner = _make_runner(kind, request)
+    image = await runner.prepare(agent_dir, agent_dir_digest(agent_dir))
+    outcome, status = await _run(runner, image, bridge, {"op": "status"})
+    assert outcome.exit_code == 0, outcome.stderr_tail
+    for name in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[name].strip(), 16) == 0, name
+    assert status["NoNewPrivs"].strip() == "1"
+    assert status["Uid"].split()[:2] == ["65534", "65534"]
+    if kind == "docker":
+        assert status["Seccomp"].strip() == "2"
 
 
 @pytest.mark.parametrize("kind", ALL)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -106,6 +107,14 @@ def proc_environs():
                 pass
     return found
 
+def run_thread():
+    import threading
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(1))
+    worker.start()
+    worker.join()
+    return len(seen)
+
 def main():
     cmd = ask("hello")
     op = cmd.get("op")
@@ -131,6 +140,14 @@ def main():
         with open("/proc/self/status") as handle:
             lines = handle.read().splitlines()
         result = dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+    elif op == "syscalls":
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        result = {
+            "unshare_user": libc.unshare(0x10000000),
+            "unshare_net": libc.unshare(0x40000000),
+            "thread": run_thread(),
+        }
     elif op == "spam":
         sys.stdout.write("x" * cmd["n"] + "\n")
         result = {}
@@ -422,8 +439,21 @@ async def test_no_capabilities_and_no_new_privileges(
         assert int(status[name].strip(), 16) == 0, name
     assert status["NoNewPrivs"].strip() == "1"
     assert status["Uid"].split()[:2] == ["65534", "65534"]
-    if kind == "docker":
+    if platform.machine() == "x86_64":
+        assert "seccomp" in outcome.limits_enforced
+    if "seccomp" in outcome.limits_enforced:
         assert status["Seccomp"].strip() == "2"
+
+
+@pytest.mark.parametrize("kind", SANDBOXES)
+async def test_no_new_namespaces_inside(
+    kind: str, request: pytest.FixtureRequest, agent_dir: Path, bridge: Bridge
+) -> None:
+    runner = _make_runner(kind, request)
+    image = await runner.prepare(agent_dir, agent_dir_digest(agent_dir))
+    outcome, result = await _run(runner, image, bridge, {"op": "syscalls"})
+    assert outcome.exit_code == 0, outcome.stderr_tail
+    assert result == {"unshare_user": -1, "unshare_net": -1, "thread": 1}
 
 
 @pytest.mark.parametrize("kind", ALL)

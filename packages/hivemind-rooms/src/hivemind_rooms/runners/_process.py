@@ -91,6 +91,7 @@ async def run_bounded(
     cwd: str | None,
     timeout_s: float,
     tail_bytes: int,
+    pass_fds: Sequence[int] = (),
 ) -> ProcessResult:
     """Run ``argv`` with a deadline; the process group is killed on timeout or cancellation.
 
@@ -100,6 +101,7 @@ async def run_bounded(
         cwd: Its working directory.
         timeout_s: Wall-clock limit.
         tail_bytes: Bytes of stdout and stderr kept.
+        pass_fds: Extra file descriptors the process inherits.
 
     Returns:
         The result; ``timed_out`` when the deadline killed it.
@@ -134,6 +136,7 @@ async def run_bounded(
                     cwd=cwd,
                     check=False,
                     start_new_session=True,
+                    pass_fds=tuple(pass_fds),
                     deliver_cancel=kill,
                 )
             )

@@ -11,7 +11,8 @@ agent snapshot read-only at ``/agent`` and the bridge socket at
 ``/run/hivemind/bridge.sock``; the root is then remounted read-only. No host
 ``/etc`` secrets, home or repository paths exist inside. The environment is
 cleared and rebuilt from fixed values, the Dockerfile's ``ENV`` and the
-socket path.
+socket path. On x86_64 a seccomp filter (see ``_seccomp``) refuses new
+namespaces, tracing, mounting and other kernel surface agents never need.
 
 Memory, pids and CPU are limited by a per-run cgroup when cgroup v1 is
 writable (see ``_cgroup``); otherwise by rlimits (see ``_rlimits``). The run
@@ -34,6 +35,7 @@ from ._cgroup import CgroupRun, CgroupV2Run, cgroup_v1_available, cgroup_v2_pare
 from ._dockerfile import AGENT_MOUNT
 from ._process import run_bounded
 from ._rlimits import rlimit_argv, rlimits_enforced
+from ._seccomp import seccomp_supported, write_seccomp_fd
 from ._shared import prepare_snapshot, socket_for_sandbox
 from ._types import (
     BRIDGE_SOCKET_ENV,
@@ -62,6 +64,7 @@ _JOIN_CGROUPS: Final = (
     'p=$$; while [ "$1" != -- ]; do echo "$p" > "$1" || exit 125; shift; done; shift; exec "$@"'
 )
 _CGROUP_ENFORCED: Final = frozenset({"memory", "pids", "cpu"})
+_SECCOMP: Final = frozenset({"seccomp"})
 _NAMESPACE_ENFORCED: Final = frozenset(
     {"timeout", "tmpfs", "network", "filesystem", "capabilities"}
 )
@@ -144,7 +147,9 @@ class BwrapRunner:
                 self._cgroups = ""
         return self._cgroups
 
-    def _bwrap_argv(self, image: AgentImage, socket: Path, limits: SandboxLimits) -> list[str]:
+    def _bwrap_argv(
+        self, image: AgentImage, socket: Path, limits: SandboxLimits, seccomp_fd: int | None
+    ) -> list[str]:
         argv = [
             self._bwrap,
             "--unshare-all",
@@ -182,6 +187,8 @@ class BwrapRunner:
             image.workdir,
             "--clearenv",
         ]
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
         for key, value in sorted(_sandbox_env(image).items()):
             argv += ["--setenv", key, value]
         return [*argv, "--", *image.command]
@@ -202,25 +209,30 @@ class BwrapRunner:
         if image.runner is not RunnerKind.BWRAP:
             raise RunnerError("the agent image was not prepared by the bwrap runner")
         socket = socket_for_sandbox(bridge_socket)
-        argv = self._bwrap_argv(image, socket, limits)
+        seccomp_fd = write_seccomp_fd() if seccomp_supported() else None
         group: CgroupRun | CgroupV2Run | None = None
-        if version := self._cgroup_version():
-            group = await trio.to_thread.run_sync(create_run, version, limits)
-            argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *group.procs_files, "--", *argv]
-            enforced = _CGROUP_ENFORCED | _NAMESPACE_ENFORCED
-        else:
-            argv = rlimit_argv(limits, argv)
-            enforced = rlimits_enforced() | _NAMESPACE_ENFORCED
         try:
+            argv = self._bwrap_argv(image, socket, limits, seccomp_fd)
+            enforced = _NAMESPACE_ENFORCED | (_SECCOMP if seccomp_fd is not None else frozenset())
+            if version := self._cgroup_version():
+                group = await trio.to_thread.run_sync(create_run, version, limits)
+                argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *group.procs_files, "--", *argv]
+                enforced |= _CGROUP_ENFORCED
+            else:
+                argv = rlimit_argv(limits, argv)
+                enforced |= rlimits_enforced()
             result = await run_bounded(
                 argv,
                 env={"PATH": BASE_ENV["PATH"]},
                 cwd="/",
                 timeout_s=limits.timeout_s,
                 tail_bytes=limits.output_bytes,
+                pass_fds=() if seccomp_fd is None else (seccomp_fd,),
             )
             oom = group.oom_killed() if group is not None else False
         finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
             if group is not None:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(group.close)

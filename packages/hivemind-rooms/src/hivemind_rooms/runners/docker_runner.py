@@ -64,6 +64,7 @@ _POOL_SIZE: Final = 32
 _ENFORCED: Final = frozenset(
     {"memory", "pids", "cpu", "timeout", "tmpfs", "network", "filesystem", "capabilities"}
 )
+_SECCOMP: Final = frozenset({"seccomp"})
 
 T = TypeVar("T")
 
@@ -102,6 +103,7 @@ class DockerRunner:
         self._build_memory_mb = build_memory_mb
         self._locks: dict[str, trio.Lock] = {}
         self._init: bool | None = None
+        self._seccomp = False
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
     @property
@@ -125,9 +127,12 @@ class DockerRunner:
 
     def _use_init(self, client: Any) -> bool:
         if self._init is None:
-            binary = str(client.info().get("InitBinary") or "docker-init")
+            info = client.info()
+            binary = str(info.get("InitBinary") or "docker-init")
             local = os.environ.get("DOCKER_HOST", "unix://").startswith("unix://")
             self._init = not local or shutil.which(binary) is not None
+            options = info.get("SecurityOptions") or []
+            self._seccomp = any(str(o).startswith("name=seccomp") for o in options)
         return self._init
 
     # -- prepare -------------------------------------------------------------------------
@@ -291,7 +296,7 @@ class DockerRunner:
             timed_out=timed_out,
             oom_killed=bool(state.get("OOMKilled")),
             runner=RunnerKind.DOCKER,
-            limits_enforced=_ENFORCED,
+            limits_enforced=_ENFORCED | (_SECCOMP if self._seccomp else frozenset()),
             stdout_truncated=stdout.truncated,
             stderr_truncated=stderr.truncated,
         )

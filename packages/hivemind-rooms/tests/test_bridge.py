@@ -256,3 +256,49 @@ async def test_socket_refuses_oversized_and_garbage(tmp_path: Path) -> None:
             raw, b"POST /tools/execute_sql HTTP/1.1\r\nHost: b\r\nContent-Length: 2\r\n\r\n{}"
         )
         assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["error"] == "this stage has no tools"
+
+
+async def test_http_upstream_sends_pinned_model_with_operator_key() -> None:
+    import httpx
+    from hivemind_rooms.bridge import (
+        HttpUpstream,
+        ProviderEndpoint,
+        UpstreamError,
+        providers_from_env,
+    )
+
+    seen: list[httpx.Request] = []
+
+    def provider_double(request: httpx.Request) -> httpx.Response:
+        """Test double of the upstream provider's HTTP endpoint (none is reachable here)."""
+        seen.append(request)
+        body = json.loads(request.content)
+        if body["messages"][0]["content"] == "fail":
+            return httpx.Response(500, text="secret provider detail")
+        if body["messages"][0]["content"] == "junk":
+            return httpx.Response(200, text="not json")
+        reply = {"role": "assistant", "content": f"model={body['model']}"}
+        return httpx.Response(200, json={"choices": [{"message": reply}], "usage": {}})
+
+    endpoints = {"openrouter": ProviderEndpoint("https://provider.invalid/v1", "sk-operator")}
+    upstream = HttpUpstream(endpoints, transport=httpx.MockTransport(provider_double))
+    assert "sk-operator" not in repr(upstream)
+    proxy = LlmProxy(upstream, provider="openrouter", model="pinned/m", budget=Budget(10_000, 5))
+    reply = await proxy.complete({"model": "x", "messages": [{"role": "user", "content": "hi"}]})
+    assert reply["choices"][0]["message"]["content"] == "model=pinned/m"
+    assert seen[0].url == "https://provider.invalid/v1/chat/completions"
+    assert seen[0].headers["authorization"] == "Bearer sk-operator"
+    for content in ("fail", "junk"):
+        with pytest.raises(LlmRefused) as info:
+            await proxy.complete({"messages": [{"role": "user", "content": content}]})
+        assert info.value.status == 502
+        assert "secret provider detail" not in str(info.value)
+    with pytest.raises(UpstreamError):
+        await upstream.chat(provider="tinfoil", model="m", request={"messages": []})
+    none = LlmProxy(None, provider="openrouter", model="m", budget=Budget(100, 1))
+    with pytest.raises(LlmRefused) as info:
+        await none.complete({"messages": [{"role": "user", "content": "x"}]})
+    assert info.value.status == 503
+    env = {"HIVEMIND_LLM_API_KEY": "k1", "HIVEMIND_TINFOIL_API_KEY": "k2"}
+    assert set(providers_from_env(env)) == {"openrouter", "tinfoil"}
+    assert providers_from_env({}) == {}

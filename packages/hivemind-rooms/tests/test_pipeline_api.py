@@ -45,6 +45,11 @@ def test_owner_run_scoped_and_mediated(tmp_path: Path) -> None:
         assert stages["query"]["tool_call_counts"]["execute_sql"] >= 1
         assert run["attestation"] is not None
         assert run["attestation"]["body"]["agents"]["mediator"]["agent_id"] == room["mediator_id"]
+        # nothing outside the scope is kept with the run (usage holds counts, never data)
+        row = c.app.state.services.storage.tenant(t["tenant_id"]).get_run(run["run_id"])
+        stored = json.dumps({k: row[k] for k in ("usage_json", "attestation", "error", "output")})
+        assert "example.org" not in stored
+        assert "Porto" not in stored
 
 
 SLEEPER = "import time\ntime.sleep(120)\n"

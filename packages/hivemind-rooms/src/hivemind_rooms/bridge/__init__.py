@@ -20,6 +20,7 @@ from ._http import HttpRequest, HttpResponse, serve_unix
 from ._llm import Budget, LlmProxy, LlmRefused, Upstream, UpstreamError
 from ._sql import REJECTED, SqlRefused, read_only_query, table_schema
 from ._tools import TOOL_DEFINITIONS, DataTools, ToolError
+from ._upstream import HttpUpstream, ProviderEndpoint, providers_from_env
 
 __all__ = [
     "ARTIFACT_NAME",
@@ -32,13 +33,16 @@ __all__ = [
     "DataTools",
     "HttpRequest",
     "HttpResponse",
+    "HttpUpstream",
     "LlmProxy",
     "LlmRefused",
+    "ProviderEndpoint",
     "SqlRefused",
     "ToolError",
     "Upstream",
     "UpstreamError",
     "artifact_path",
+    "providers_from_env",
     "read_only_query",
     "serve_bridge",
     "sweep_artifacts",

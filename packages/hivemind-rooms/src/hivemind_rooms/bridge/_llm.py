@@ -169,8 +169,10 @@ class LlmProxy:
             LlmRefused: egress off (403), bad body (400), budget spent (429),
                 provider failure (502).
         """
-        if not self.enabled:
+        if not self.provider or not self.model:
             raise LlmRefused(403, "LLM egress is disabled by this room's manifest")
+        if self._upstream is None:
+            raise LlmRefused(503, "no LLM provider is configured on this service")
         request = _sanitise(body)
         async with self._lock:
             return await self._charged_call(request)

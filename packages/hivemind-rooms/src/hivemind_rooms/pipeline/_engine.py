@@ -96,14 +96,21 @@ class RunEngine:
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run queued plans, ``workers`` at a time, until cancelled."""
         limiter = trio.CapacityLimiter(self.config.workers)
-        await trio.to_thread.run_sync(
-            sweep_artifacts, self.artifacts_root, self.config.artifact_retention_s
-        )
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._sweep_forever)
             task_status.started()
             async for plan in self._receive:
                 await limiter.acquire_on_behalf_of(plan.run_id)
                 nursery.start_soon(self._guarded, limiter, plan)
+
+    async def _sweep_forever(self) -> None:
+        """Delete expired artifacts now and then every hour (or retention, if shorter)."""
+        interval = max(1.0, min(3600.0, self.config.artifact_retention_s / 2))
+        while True:
+            await trio.to_thread.run_sync(
+                sweep_artifacts, self.artifacts_root, self.config.artifact_retention_s
+            )
+            await trio.sleep(interval)
 
     async def _guarded(self, limiter: trio.CapacityLimiter, plan: RunPlan) -> None:
         try:

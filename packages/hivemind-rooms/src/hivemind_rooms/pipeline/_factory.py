@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..bridge import HttpUpstream, providers_from_env
 from ._config import EngineConfig
 from ._engine import RunEngine
 
@@ -24,6 +25,11 @@ def _runner(config: EngineConfig) -> Any:
 
 
 def default_engine(services: Any) -> RunEngine:
-    """Build the engine: configured runner, no LLM provider client (egress answers 403)."""
+    """Build the engine: the configured runner and the providers that have an API key.
+
+    Without any provider key the LLM routes of every bridge answer 403.
+    """
     config = EngineConfig.from_env()
-    return RunEngine(services, runner=_runner(config), upstream=None, config=config)
+    providers = providers_from_env()
+    upstream = HttpUpstream(providers) if providers else None
+    return RunEngine(services, runner=_runner(config), upstream=upstream, config=config)

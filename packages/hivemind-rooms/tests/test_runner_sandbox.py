@@ -27,6 +27,7 @@ from hivemind_rooms.runners import (
     Runner,
     RunnerError,
     RunnerKind,
+    RunnerUnavailable,
     RunOutcome,
     SandboxLimits,
     agent_dir_digest,
@@ -546,3 +547,18 @@ def test_runners_satisfy_the_protocol(kind: str, request: pytest.FixtureRequest)
     runner = _make_runner(kind, request)
     assert isinstance(runner, Runner)
     assert runner.kind is RunnerKind(kind)
+
+
+async def test_docker_missing_custom_base_is_unavailable(
+    request: pytest.FixtureRequest, agent_dir: Path
+) -> None:
+    request.getfixturevalue("docker_ready")
+    missing = "hivemind/agent-base:does-not-exist"
+    runner = DockerRunner(base=missing)
+    ok, detail = runner.probe()
+    assert not ok
+    assert "missing" in detail
+    (agent_dir / "Dockerfile").write_text(DOCKERFILE.replace(base_image.BASE_IMAGE, missing))
+    with pytest.raises(RunnerUnavailable, match="missing"):
+        await runner.prepare(agent_dir, agent_dir_digest(agent_dir))
+    runner.close()

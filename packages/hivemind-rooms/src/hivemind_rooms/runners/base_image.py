@@ -16,12 +16,14 @@ Run ``python -m hivemind_rooms.runners base-image`` (or
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +32,7 @@ __all__ = [
     "BASE_IMAGE",
     "BaseImageError",
     "apt_mirror",
+    "base_image_buildable",
     "base_image_present",
     "build_base_image",
     "ensure_base_image",
@@ -62,6 +65,7 @@ _PRUNE: Final = (
 )
 
 Log = Callable[[str], None]
+_BUILD_LOCK: Final = threading.Lock()
 
 
 class BaseImageError(Exception):
@@ -120,15 +124,28 @@ def apt_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
     raise BaseImageError(f"no apt source for the {SUITE} suite under {apt_dir}")
 
 
-def base_image_present(client: Any) -> bool:
-    """True when the daemon behind ``client`` (a ``docker.DockerClient``) has the base image."""
+def base_image_present(client: Any, image: str = BASE_IMAGE) -> bool:
+    """True when the daemon behind ``client`` (a ``docker.DockerClient``) has ``image``."""
     import docker.errors
 
     try:
-        client.images.get(BASE_IMAGE)
+        client.images.get(image)
     except docker.errors.ImageNotFound:
         return False
     return True
+
+
+def base_image_buildable() -> tuple[bool, str]:
+    """Whether this machine can build the base image: root, debootstrap and an apt mirror."""
+    if os.geteuid() != 0:
+        return False, "building it needs root"
+    if shutil.which("debootstrap") is None:
+        return False, "building it needs debootstrap"
+    try:
+        apt_mirror()
+    except (BaseImageError, OSError) as exc:
+        return False, f"building it needs an apt mirror ({exc})"
+    return True, "it will be built on first use (a few minutes)"
 
 
 def _shrink(root: Path) -> None:
@@ -208,11 +225,15 @@ def build_base_image(client: Any, *, mirror: str | None = None, log: Log = print
 
 
 def ensure_base_image(client: Any, *, log: Log = print) -> str:
-    """Return the base image id, building it first when the daemon lacks it."""
-    if base_image_present(client):
-        return str(client.images.get(BASE_IMAGE).id)
-    log(f"{BASE_IMAGE} is missing: building it from the local Debian mirror")
-    return build_base_image(client, log=log)
+    """Return the base image id, building it first when the daemon lacks it.
+
+    Concurrent callers in one process wait for a single build.
+    """
+    with _BUILD_LOCK:
+        if base_image_present(client):
+            return str(client.images.get(BASE_IMAGE).id)
+        log(f"{BASE_IMAGE} is missing: building it from the local Debian mirror")
+        return build_base_image(client, log=log)
 
 
 def main(argv: Iterable[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import logging
 import os
 import shutil
 import time
@@ -67,6 +68,7 @@ _ENFORCED: Final = frozenset(
 _SECCOMP: Final = frozenset({"seccomp"})
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -149,6 +151,7 @@ class DockerRunner:
         dockerfile = parse_dockerfile(files["Dockerfile"][0].decode("utf-8", "replace"))
         if dockerfile.bases != (self._base,):
             raise RunnerError(f"agent Dockerfiles must have exactly one stage: FROM {self._base}")
+        await self._ensure_base()
         lock = self._locks.setdefault(digest, trio.Lock())
         async with lock:
             with trio.fail_after(self._build_timeout_s + 30):
@@ -169,6 +172,27 @@ class DockerRunner:
             workdir=str(config.get("WorkingDir") or "/"),
             env=env,
         )
+
+    async def _ensure_base(self) -> None:
+        """Build the agent base image on first use when this machine can (minutes, once)."""
+
+        def ensure() -> None:
+            client = self._docker()
+            if (
+                base_image.base_image_present(client, self._base)
+                or self._base != base_image.BASE_IMAGE
+            ):
+                return
+            buildable, why = base_image.base_image_buildable()
+            if not buildable:
+                raise RunnerUnavailable(f"the agent base image {self._base} is missing; {why}")
+            try:
+                base_image.ensure_base_image(client, log=_log.warning)
+            except base_image.BaseImageError as exc:
+                raise RunnerUnavailable(f"the agent base image cannot be built: {exc}") from None
+
+        with trio.fail_after(base_image.DEBOOTSTRAP_TIMEOUT_S + 600):
+            await trio.to_thread.run_sync(ensure, abandon_on_cancel=True)
 
     def _build_or_reuse(self, files: Any, digest: str) -> Any:
         client = self._docker()
@@ -331,9 +355,12 @@ class DockerRunner:
             version = client.version().get("Version", "?")
         except Exception as exc:
             return False, f"docker daemon not reachable ({type(exc).__name__})"
-        if not base_image.base_image_present(client):
-            return False, f"docker {version}; base image {self._base} missing"
-        return True, f"docker {version}; base image {self._base}"
+        if base_image.base_image_present(client, self._base):
+            return True, f"docker {version}; base image {self._base}"
+        buildable, why = base_image.base_image_buildable()
+        if self._base != base_image.BASE_IMAGE:
+            buildable, why = False, "it is not built by this service"
+        return buildable, f"docker {version}; base image {self._base} missing: {why}"
 
 
 def _consume_build(stream: Iterable[dict[str, Any]]) -> tuple[str | None, str | None]:

@@ -8,22 +8,7 @@ unavailable the rule-based result is released.
 
 from __future__ import annotations
 
-import re
-
-from hivemind_agent import Bridge, LlmUnavailable
-
-PATTERNS = [
-    re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
-    re.compile(r"\+?\d[\d\s().-]{7,}\d"),
-    re.compile(r"\b\d{9,}\b"),
-]
-
-
-def floor(text: str) -> str:
-    """The deterministic redaction applied to every answer."""
-    for pattern in PATTERNS:
-        text = pattern.sub("[redacted]", text)
-    return text
+from hivemind_agent import Bridge, LlmUnavailable, redact
 
 
 def main() -> None:
@@ -44,7 +29,7 @@ def main() -> None:
         text = str(reply["choices"][0]["message"].get("content") or "")
     except LlmUnavailable:
         text = raw
-    bridge.finish(floor(text))
+    bridge.finish(redact(text, policy))
 
 
 if __name__ == "__main__":

@@ -21,11 +21,19 @@ import base64
 import http.client
 import json
 import os
+import re
 import socket
 import sys
 from typing import Any
 
-__all__ = ["Bridge", "BridgeError", "LlmUnavailable", "markdown_table"]
+__all__ = [
+    "Bridge",
+    "BridgeError",
+    "LlmUnavailable",
+    "column_scope_fn",
+    "markdown_table",
+    "redact",
+]
 
 DEFAULT_SOCKET = "/run/hivemind/bridge.sock"
 
@@ -151,3 +159,72 @@ def markdown_table(rows: list[dict[str, Any]], limit: int = 50) -> str:
         cells = [str(row.get(c, "")).replace("|", "\\|").replace("\n", " ") for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+ALWAYS_HIDDEN = ("id", "email", "phone", "ssn", "password", "token", "address", "item_id")
+
+_SCOPE_TEMPLATE = """
+def hidden_columns():
+    return HIDDEN
+
+
+def row_cap():
+    return CAP
+
+
+def keep(name):
+    lowered = str(name).lower()
+    if lowered in hidden_columns():
+        return False
+    return not lowered.endswith("_id")
+
+
+def scope(sql, params, rows):
+    out = []
+    for row in rows[: row_cap()]:
+        kept = {}
+        for key in row:
+            if keep(key):
+                kept[key] = row[key]
+        out.append(kept)
+    return {"allow": True, "rows": out}
+"""
+
+
+def column_scope_fn(policy: str) -> str:
+    """A scope function that drops identifier-like and policy-hidden columns.
+
+    Policy directives (one per line): ``hide: col_a, col_b`` and ``max rows: N``.
+    Columns named ``id``, ``email``, ``phone``, ``ssn``, ``password``, ``token``,
+    ``address`` or ending in ``_id`` are always dropped.
+    """
+    hidden = set(ALWAYS_HIDDEN)
+    cap = 200
+    for line in policy.splitlines():
+        match = re.match(r"\s*hide\s*:\s*(.+)", line, re.IGNORECASE)
+        if match:
+            hidden |= {c.strip().lower() for c in match.group(1).split(",") if c.strip()}
+        match = re.match(r"\s*max rows\s*:\s*(\d+)", line, re.IGNORECASE)
+        if match:
+            cap = max(0, min(int(match.group(1)), 10_000))
+    source = _SCOPE_TEMPLATE.replace("HIDDEN", json.dumps(sorted(hidden)))
+    return source.replace("CAP", str(cap)).strip() + "\n"
+
+
+_PII = (
+    re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
+    re.compile(r"\+?\d[\d\s().-]{7,}\d"),
+    re.compile(r"\b\d{9,}\b"),
+)
+
+
+def redact(text: str, policy: str = "", mask: str = "[redacted]") -> str:
+    """Remove e-mail addresses, phone numbers, long digit runs and ``redact:`` words."""
+    for pattern in _PII:
+        text = pattern.sub(mask, text)
+    for line in policy.splitlines():
+        match = re.match(r"\s*redact\s*:\s*(.+)", line, re.IGNORECASE)
+        for word in (w.strip() for w in (match.group(1).split(",") if match else [])):
+            if word:
+                text = re.sub(re.escape(word), mask, text, flags=re.IGNORECASE)
+    return text

@@ -21,18 +21,15 @@ sup = rs.sup
 AGENTS = rs.AGENTS
 
 
-def _agent_module(name: str):
-    sys.modules.setdefault(
-        "hivemind_agent", rs._load("hivemind_agent", AGENTS / "sdk" / "hivemind_agent.py")
-    )
-    return rs._load(f"agent_{name.replace('-', '_')}", AGENTS / name / "main.py")
+sdk = rs._load("hivemind_agent", AGENTS / "sdk" / "hivemind_agent.py")
 
 
 def test_every_agent_has_a_dockerfile_on_the_base_and_no_sdk_copy() -> None:
     agents = [p for p in AGENTS.iterdir() if (p / "main.py").is_file()]
     assert {p.name for p in agents} >= {
         "default-scope", "default-query", "default-mediator", "default-query-llm",
-        "default-mediator-llm", "simple-query", "redact-mediator", "dinner-negotiation",
+        "default-mediator-llm", "default-scope-llm", "simple-query", "redact-mediator",
+        "dinner-negotiation",
     }  # fmt: skip
     for agent in agents:
         dockerfile = (agent / "Dockerfile").read_text()
@@ -62,8 +59,7 @@ def test_sdk_and_agents_import_only_the_standard_library() -> None:
     ],
 )
 async def test_default_scope_function(policy: str, hidden: set[str], cap: int) -> None:
-    scope_agent = _agent_module("default-scope")
-    source = check_scope_source(scope_agent.build_scope_fn(policy))
+    source = check_scope_source(sdk.column_scope_fn(policy))
     rows = [
         {"name": "Ann", "email": "a@x", "city": "Lisbon", "salary": 1, "user_id": 7, "phone": "1"},
         {"name": "Bob", "email": "b@x", "city": "Porto", "salary": 2, "user_id": 8, "phone": "2"},
@@ -78,9 +74,8 @@ async def test_default_scope_function(policy: str, hidden: set[str], cap: int) -
 
 
 def test_default_mediator_redaction() -> None:
-    mediator = _agent_module("default-mediator")
     text = "Ann (ann@example.org, +351 912 345 678) lives in Lisbon; id 123456789012."
-    out = mediator.redact(text, "redact: lisbon")
+    out = sdk.redact(text, "redact: lisbon")
     assert "ann@example.org" not in out
     assert "912" not in out
     assert "123456789012" not in out
@@ -171,3 +166,38 @@ def test_llm_mediator_keeps_the_rule_floor(tmp_path: Path) -> None:
         raw = json.dumps(leaky.requests[-1]["messages"])
         assert "Lisbon" in raw  # the mediator model saw the scoped raw output
         assert "example.org" not in raw  # never the hidden column
+
+
+MODEL_SCOPE = """def scope(sql, params, rows):
+    out = []
+    for row in rows:
+        out.append({"name": row.get("name", "")})
+    return {"allow": True, "rows": out}
+"""
+
+
+@pytest.mark.parametrize("answer", ["model", "junk"])
+def test_llm_scope_agent_and_its_fallback(tmp_path: Path, answer: str) -> None:
+    def model(request: dict) -> dict:
+        if answer == "junk":
+            return {"content": "I cannot help with that."}
+        return {"content": "Sure: " + json.dumps({"scope_fn": MODEL_SCOPE})}
+
+    double = rs.TestDoubleProvider(model)
+    with rs.client(tmp_path, upstream=double) as c:
+        t = sup.new_tenant(c)
+        rs.seed(c, t["api_key"])
+        room = rs.make_room(
+            c, t, scope="default-scope-llm", mediator=None, providers=("openrouter",)
+        )
+        run = rs.ask(c, room, t["api_key"], "SQL: SELECT * FROM people")
+        assert run["status"] == "completed", run["error"]
+        assert "Ann" in run["output"]
+        assert "example.org" not in run["output"]
+        if answer == "model":
+            assert "Lisbon" not in run["output"]  # the model's function kept only names
+        else:
+            assert "Lisbon" in run["output"]  # the deterministic fallback hides email only
+        sent = json.dumps(double.requests[0]["messages"])
+        assert "hide: email" in sent
+        assert "ann@example.org" not in sent  # the scope model sees the schema, not rows

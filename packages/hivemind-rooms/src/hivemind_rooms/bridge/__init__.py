@@ -64,7 +64,9 @@ async def serve_bridge(bridge: Bridge, *, base_dir: Path | None = None) -> Async
     """
     with tempfile.TemporaryDirectory(prefix="hmb-", dir=base_dir) as tmp:
         directory = Path(tmp)
-        directory.chmod(0o755)  # noqa: ASYNC240  (one chmod of a fresh directory)
+        # Private: only the service user can reach the socket through this path; a
+        # sandbox reaches it through the runner's bind mount of the socket itself.
+        directory.chmod(0o700)  # noqa: ASYNC240  (one chmod of a fresh directory)
         async with trio.open_nursery() as nursery:
             path = await nursery.start(serve_unix, directory / "bridge.sock", bridge.handle)
             try:

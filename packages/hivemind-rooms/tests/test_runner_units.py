@@ -369,3 +369,24 @@ def test_cgroup_v2_run_writes_the_limits(tmp_path: Path) -> None:
     assert not run.oom_killed()
     (group / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
     assert run.oom_killed()
+
+
+def test_seccomp_program_checks_arch_and_every_denied_call() -> None:
+    import struct
+
+    from hivemind_rooms.runners._seccomp import DENIED_X86_64, seccomp_program
+
+    program = seccomp_program()
+    assert len(program) % 8 == 0
+    instructions = [struct.unpack("=HBBI", program[i : i + 8]) for i in range(0, len(program), 8)]
+    assert instructions[0] == (0x20, 0, 0, 4)
+    assert instructions[1][0] == 0x15
+    assert instructions[1][3] == 0xC000003E
+    assert instructions[2] == (0x06, 0, 0, 0x80000000)
+    compared = {k for code, _, _, k in instructions if code == 0x15}
+    assert set(DENIED_X86_64.values()) <= compared
+    assert {56, 435} <= compared
+    assert instructions[-1] == (0x06, 0, 0, 0x00050000 | 1)
+    for at, (code, jt, jf, _) in enumerate(instructions):
+        if code & 0x07 == 0x05:
+            assert at + 1 + max(jt, jf) < len(instructions)

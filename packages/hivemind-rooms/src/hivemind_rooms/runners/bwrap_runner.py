@@ -120,6 +120,7 @@ class BwrapRunner:
         self._snapshots = snapshot_dir
         self._cgroups: str | None = None if use_cgroups is not False else ""
         self._locks: dict[str, trio.Lock] = {}
+        self._disable_userns: bool | None = None
 
     @property
     def kind(self) -> RunnerKind:
@@ -147,6 +148,18 @@ class BwrapRunner:
                 self._cgroups = ""
         return self._cgroups
 
+    def _userns_flags(self) -> list[str]:
+        """``--disable-userns`` where this bubblewrap has it (0.8 and later)."""
+        if self._disable_userns is None:
+            try:
+                done = subprocess.run(
+                    [self._bwrap, "--help"], capture_output=True, timeout=10, check=False
+                )
+                self._disable_userns = b"--disable-userns" in done.stdout + done.stderr
+            except (OSError, subprocess.TimeoutExpired):
+                self._disable_userns = False
+        return ["--disable-userns"] if self._disable_userns else []
+
     def _bwrap_argv(
         self, image: AgentImage, socket: Path, limits: SandboxLimits, seccomp_fd: int | None
     ) -> list[str]:
@@ -154,6 +167,7 @@ class BwrapRunner:
             self._bwrap,
             "--unshare-all",
             "--unshare-user",
+            *self._userns_flags(),
             "--uid",
             str(SANDBOX_UID),
             "--gid",
@@ -209,13 +223,17 @@ class BwrapRunner:
         if image.runner is not RunnerKind.BWRAP:
             raise RunnerError("the agent image was not prepared by the bwrap runner")
         socket = socket_for_sandbox(bridge_socket)
+        await trio.to_thread.run_sync(self._userns_flags)
         seccomp_fd = write_seccomp_fd() if seccomp_supported() else None
         group: CgroupRun | CgroupV2Run | None = None
         try:
             argv = self._bwrap_argv(image, socket, limits, seccomp_fd)
             enforced = _NAMESPACE_ENFORCED | (_SECCOMP if seccomp_fd is not None else frozenset())
             if version := self._cgroup_version():
-                group = await trio.to_thread.run_sync(create_run, version, limits)
+                try:
+                    group = await trio.to_thread.run_sync(create_run, version, limits)
+                except OSError as exc:
+                    raise RunnerError(f"cannot create the run's cgroup ({exc.strerror})") from None
                 argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *group.procs_files, "--", *argv]
                 enforced |= _CGROUP_ENFORCED
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import time
@@ -283,3 +284,48 @@ def test_artifacts_only_without_mediator_and_idempotent_replay(tmp_path: Path) -
         run = rs.wait_run(c, sup.auth(key), rs.submit(c, room, sup.auth(key), "report please"))
         assert run["status"] == "failed"
         assert run["artifacts"] == []
+
+
+BIG_QUERY = (
+    "from hivemind_agent import Bridge\n"
+    "Bridge().finish(''.join(f'line {i:06d} ' + 'x' * 40 + '\\n' for i in range(6000)))\n"
+)
+DIGEST_MEDIATOR = (
+    "import hashlib\nfrom hivemind_agent import Bridge\n"
+    "b = Bridge()\nraw = b.inputs()['raw_output']\n"
+    "b.finish(f'{len(raw)} {hashlib.sha256(raw.encode()).hexdigest()}')\n"
+)
+
+
+def test_large_raw_output_reaches_the_mediator_intact(tmp_path: Path) -> None:
+    expected = "".join(f"line {i:06d} " + "x" * 40 + "\n" for i in range(6000)).strip()
+    assert len(expected) > 256 * 1024
+    with rs.client(tmp_path) as c:
+        t = sup.new_tenant(c)
+        rs.seed(c, t["api_key"])
+        key = t["api_key"]
+        scope = rs.upload(c, key, "default-scope", "scope")
+        query = rs.custom_agent(c, key, tmp_path, "big", "query", BIG_QUERY)
+        mediator = rs.custom_agent(c, key, tmp_path, "digest", "mediator", DIGEST_MEDIATOR)
+        room = rs.room_with(c, t, scope_id=scope, query_id=query, mediator_id=mediator)
+        run = rs.wait_run(c, sup.auth(key), rs.submit(c, room, sup.auth(key), "q"))
+        assert run["status"] == "completed", run["error"]
+        digest = hashlib.sha256(expected.encode()).hexdigest()
+        assert run["output"] == f"{len(expected)} {digest}"
+
+
+def test_stage_timeout_fails_the_run(tmp_path: Path) -> None:
+    with rs.client(tmp_path) as c:
+        t = sup.new_tenant(c)
+        rs.seed(c, t["api_key"])
+        key = t["api_key"]
+        scope = rs.upload(c, key, "default-scope", "scope")
+        query = rs.custom_agent(c, key, tmp_path, "sleepy", "query", SLEEPER)
+        room = rs.room_with(c, t, scope_id=scope, query_id=query)
+        started = time.monotonic()
+        run = rs.wait_run(
+            c, sup.auth(key), rs.submit(c, room, sup.auth(key), "q", timeout_seconds=2)
+        )
+        assert run["status"] == "failed"
+        assert run["error"] == f"Agent '{query}' (query) timed out after 2s"
+        assert time.monotonic() - started < 30

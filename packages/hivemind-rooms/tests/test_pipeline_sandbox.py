@@ -80,6 +80,25 @@ def _sandboxes() -> list:
     return params
 
 
+def _every_runner() -> list:
+    return [*_sandboxes(), pytest.param(RunnerKind.LOCAL, id="local")]
+
+
+@pytest.mark.parametrize("kind", _every_runner())
+def test_mediated_run_on_every_runner(tmp_path: Path, kind: RunnerKind) -> None:
+    runner = select_runner(kind.value, allow_local=kind is RunnerKind.LOCAL)
+    with rs.client(tmp_path, runner=runner) as c:
+        t = sup.new_tenant(c)
+        rs.seed(c, t["api_key"])
+        room = rs.make_room(c, t, policy="hide: email\nredact: Porto")
+        run = rs.ask(c, room, t["api_key"], "who lives where?")
+    assert run["status"] == "completed", run["error"]
+    assert "Lisbon" in run["output"]
+    assert "example.org" not in run["output"]
+    assert "Porto" not in run["output"]
+    assert {s["runner"] for s in run["usage"]["stages"].values()} == {kind.value}
+
+
 class Listener:
     """A loopback TCP listener that records whether anyone connected."""
 

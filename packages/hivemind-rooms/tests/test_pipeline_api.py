@@ -329,3 +329,45 @@ def test_stage_timeout_fails_the_run(tmp_path: Path) -> None:
         assert run["status"] == "failed"
         assert run["error"] == f"Agent '{query}' (query) timed out after 2s"
         assert time.monotonic() - started < 30
+
+
+SOURCE_READING_SCOPE = r"""
+import json
+from hivemind_agent import Bridge, BridgeError
+b = Bridge()
+listing = b.tool("list_query_agent_files")
+try:
+    text = b.tool("read_query_agent_file", path="main.py")["content"]
+    verdict = "reads-sql" if "execute_sql" in text else "no-sql"
+except BridgeError as exc:
+    verdict = "sealed" if "sealed" in exc.message else "error"
+marker = verdict + ("-listed" if "main.py" in listing["files"] else "-unlisted")
+src = (
+    "def scope(sql, params, rows):\n"
+    "    out = []\n"
+    "    for row in rows:\n"
+    "        out.append({'city': row.get('city', ''), 'marker': '" + marker + "'})\n"
+    "    return {'allow': True, 'rows': out}\n"
+)
+b.finish(json.dumps({"scope_fn": src}))
+"""
+
+
+@pytest.mark.parametrize(("mode", "marker"), [("full", "reads-sql"), ("sealed", "sealed")])
+def test_scope_agent_reads_the_query_agent_source(tmp_path: Path, mode: str, marker: str) -> None:
+    with rs.client(tmp_path) as c:
+        t = sup.new_tenant(c)
+        rs.seed(c, t["api_key"])
+        key = t["api_key"]
+        scope = rs.custom_agent(c, key, tmp_path, "reader", "scope", SOURCE_READING_SCOPE)
+        query = rs.upload(c, key, "simple-query", "query", inspection_mode=mode)
+        room = rs.room_with(
+            c, t, scope_id=scope, query_id=query,
+            query_visibility="sealed" if mode == "sealed" else "inspectable",
+        )  # fmt: skip
+        run = rs.wait_run(
+            c, sup.auth(key), rs.submit(c, room, sup.auth(key), "SELECT * FROM people")
+        )
+        assert run["status"] == "completed", run["error"]
+        assert f"{marker}-listed" in run["output"]
+        assert "Ann" not in run["output"]  # the scope function kept only city and marker

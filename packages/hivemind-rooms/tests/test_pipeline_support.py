@@ -235,8 +235,7 @@ def room_with(
         policy=policy,
         llm_providers=providers,
         scope_visibility="inspectable",
-        query_visibility="inspectable",
-        **fields,
+        **{"query_visibility": "inspectable", **fields},
     )
     r = c.post("/v1/rooms", json={"envelope": envelope}, headers=sup.auth(tenant["api_key"]))
     assert r.status_code == 200, r.text

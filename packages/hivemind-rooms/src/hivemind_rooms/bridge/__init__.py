@@ -19,7 +19,7 @@ from ._bridge import Bridge
 from ._http import HttpRequest, HttpResponse, serve_unix
 from ._llm import Budget, LlmProxy, LlmRefused, Upstream, UpstreamError
 from ._sql import REJECTED, SqlRefused, read_only_query, table_schema
-from ._tools import TOOL_DEFINITIONS, DataTools, ToolError
+from ._tools import TOOL_DEFINITIONS, DataTools, QueryAgentSource, ToolError
 from ._upstream import HttpUpstream, ProviderEndpoint, providers_from_env
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "LlmProxy",
     "LlmRefused",
     "ProviderEndpoint",
+    "QueryAgentSource",
     "SqlRefused",
     "ToolError",
     "Upstream",

@@ -12,7 +12,7 @@ tell the sources apart.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, final
 
@@ -21,7 +21,7 @@ import trio
 from ..scope import ScopeLimits, apply_scope
 from ._sql import REJECTED, SqlRefused, read_only_query, table_schema
 
-__all__ = ["TOOL_DEFINITIONS", "DataTools", "ToolError"]
+__all__ = ["TOOL_DEFINITIONS", "DataTools", "QueryAgentSource", "ToolError"]
 
 _SQL_TOOL: Final = {
     "name": "execute_sql",
@@ -45,7 +45,38 @@ _VAULT_TOOL: Final = {
     "description": "Return the room's private text items.",
     "parameters": {"type": "object", "properties": {}},
 }
-TOOL_DEFINITIONS: Final = {t["name"]: t for t in (_SQL_TOOL, _SCHEMA_TOOL, _VAULT_TOOL)}
+_LIST_FILES_TOOL: Final = {
+    "name": "list_query_agent_files",
+    "description": "List the files of the query agent this scope function will guard.",
+    "parameters": {"type": "object", "properties": {}},
+}
+_READ_FILE_TOOL: Final = {
+    "name": "read_query_agent_file",
+    "description": "Read one file of the query agent (not available for sealed agents).",
+    "parameters": {
+        "type": "object",
+        "properties": {"path": {"type": "string"}},
+        "required": ["path"],
+    },
+}
+TOOL_DEFINITIONS: Final = {
+    t["name"]: t for t in (_SQL_TOOL, _SCHEMA_TOOL, _VAULT_TOOL, _LIST_FILES_TOOL, _READ_FILE_TOOL)
+}
+_MAX_FILE_CHARS: Final = 256 * 1024
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class QueryAgentSource:
+    """The bound query agent's files, for the scope stage.
+
+    Attributes:
+        paths: Every file path (also for sealed agents).
+        read: Returns one file's bytes; None when the agent is sealed.
+    """
+
+    paths: Sequence[str]
+    read: Callable[[str], bytes] | None = dataclasses.field(default=None, repr=False)
 
 
 class ToolError(Exception):
@@ -63,6 +94,7 @@ class DataTools:
         vault_items: Opened room vault items (``item_id``, ``text``, ``metadata``).
         scope_source: The scope function for SCOPED access, None for FULL_READ.
         scope_limits: Bounds of each scope-function call.
+        query_agent: The bound query agent's files (scope stage only).
         calls: Tool name to number of calls (telemetry).
     """
 
@@ -71,6 +103,7 @@ class DataTools:
     vault_items: Sequence[Mapping[str, Any]] = dataclasses.field(default=(), repr=False)
     scope_source: str | None = dataclasses.field(default=None, repr=False)
     scope_limits: ScopeLimits = dataclasses.field(default_factory=ScopeLimits)
+    query_agent: QueryAgentSource | None = None
     calls: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def definitions(self) -> list[dict[str, Any]]:
@@ -78,6 +111,8 @@ class DataTools:
         names = ["execute_sql", "get_schema"]
         if self.vault_items:
             names.append("get_room_vault_items")
+        if self.query_agent is not None and self.scope_source is None:
+            names += ["list_query_agent_files", "read_query_agent_file"]
         return [{"type": "function", "function": TOOL_DEFINITIONS[n]} for n in names]
 
     async def call(self, name: str, arguments: Mapping[str, Any]) -> Any:
@@ -90,6 +125,8 @@ class DataTools:
         if name not in offered:
             raise ToolError(f"unknown tool {name!r}; available: {sorted(offered)}")
         self.calls[name] = self.calls.get(name, 0) + 1
+        if name in ("list_query_agent_files", "read_query_agent_file"):
+            return await self._agent_file(name, arguments)
         if name == "execute_sql":
             sql, params = _sql_arguments(arguments)
             rows = await self._sql(sql, params)
@@ -100,6 +137,24 @@ class DataTools:
             sql, params = "-- get_room_vault_items", []
             rows = [dict(item) for item in self.vault_items]
         return await self._scoped(sql, params, rows)
+
+    async def _agent_file(self, name: str, arguments: Mapping[str, Any]) -> Any:
+        source = self.query_agent
+        assert source is not None
+        if name == "list_query_agent_files":
+            return {"files": list(source.paths), "sealed": source.read is None}
+        path = arguments.get("path")
+        if source.read is None:
+            raise ToolError("the query agent is sealed: its source cannot be read")
+        if not isinstance(path, str) or path not in source.paths:
+            raise ToolError("no such file in the query agent")
+        data = await trio.to_thread.run_sync(source.read, path)
+        text = data.decode("utf-8", "replace")
+        return {
+            "path": path,
+            "content": text[:_MAX_FILE_CHARS],
+            "truncated": len(text) > _MAX_FILE_CHARS,
+        }
 
     async def _sql(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         try:

@@ -21,6 +21,7 @@ see (see :mod:`._stage`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +29,16 @@ from typing import Any, final
 
 import trio
 
+from ..agents_registry import agent_file_content
 from ..attestation import AgentPin, build_run_body, sign_run_attestation, tape_hash
-from ..bridge import ArtifactSink, Budget, DataTools, Upstream, sweep_artifacts
+from ..bridge import (
+    ArtifactSink,
+    Budget,
+    DataTools,
+    QueryAgentSource,
+    Upstream,
+    sweep_artifacts,
+)
 from ..scope import ScopeCompileError, ScopeLimits, extract_scope_fn
 from ._config import EngineConfig
 from ._plan import RunPlan
@@ -287,6 +296,16 @@ class _Run:
         self.remaining -= max(1, spec.budget.total_tokens) if spec.budget.calls else 0
         return result
 
+    def _query_agent_source(self) -> QueryAgentSource:
+        store = self.engine.services.storage.tenant(self.plan.tenant_id)
+        agent = store.get_agent(self.plan.agents["query"].agent_id)
+        if agent is None:
+            raise StageError("the query agent no longer exists")
+        paths = [str(r["file_path"]) for r in store.agent_files(agent["agent_id"])]
+        if agent["inspection_mode"] == "sealed":
+            return QueryAgentSource(paths)
+        return QueryAgentSource(paths, lambda path: agent_file_content(store, agent, path))
+
     def _tools(self, scope_source: str | None) -> DataTools:
         store = self.engine.services.storage.tenant(self.plan.tenant_id)
         return DataTools(
@@ -311,7 +330,8 @@ class _Run:
             "scope_mode": self.scope_mode,
         }
         tokens = max(1, math.floor(self.remaining * 0.5))
-        result = await self._stage(self._spec("scope", inputs, self._tools(None), tokens))
+        tools = dataclasses.replace(self._tools(None), query_agent=self._query_agent_source())
+        result = await self._stage(self._spec("scope", inputs, tools, tokens))
         try:
             return extract_scope_fn(result.output)
         except ScopeCompileError as exc:

@@ -22,6 +22,7 @@ see (see :mod:`._stage`).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,7 @@ import trio
 
 from ..agents_registry import agent_file_content
 from ..attestation import AgentPin, build_run_body, sign_run_attestation, tape_hash
+from ..billing import SettleResult
 from ..bridge import (
     ArtifactSink,
     Budget,
@@ -46,6 +48,8 @@ from ._record import finish_run, mark_running
 from ._stage import StageError, StageResult, StageRunner, StageSpec, run_stage, write_agent_dir
 
 __all__ = ["QueueFull", "RunEngine", "make_limits"]
+
+_log = logging.getLogger(__name__)
 
 _MIN_MEDIATOR_TOKENS = 128
 
@@ -142,13 +146,17 @@ class RunEngine:
     def _finish(self, plan: RunPlan, run: _Run) -> None:
         store = self.services.storage.tenant(plan.tenant_id)
         usage = run.usage()
-        settled = self.services.billing.settle(
-            plan.payer_tenant_id,
-            run_id=plan.run_id,
-            hold_micro_usd=plan.hold_micro_usd,
-            stages=usage["stages"],
-            metadata={"payer_token_id": plan.payer_token_id},
-        )
+        try:
+            settled = self.services.billing.settle(
+                plan.payer_tenant_id,
+                run_id=plan.run_id,
+                hold_micro_usd=plan.hold_micro_usd,
+                stages=usage["stages"],
+                metadata={"payer_token_id": plan.payer_token_id},
+            )
+        except Exception:  # the ledger write failed: the hold stays for reconciliation
+            _log.exception("settlement of run %s failed", plan.run_id)
+            settled = SettleResult("billing_error", 0)
         status = "completed" if run.error is None else "failed"
         output = run.output[: self.config.max_output_chars] if run.error is None else ""
         error = (run.error or "")[:500]
@@ -177,6 +185,23 @@ class RunEngine:
         if service is None or not getattr(service, "ready", False):
             return None
         signer = service.run_signer
+        try:
+            return self._signed(plan, run, status, output, error, now, service, signer)
+        except ValueError:  # a malformed stored hash: the run is kept, unsigned
+            _log.exception("run %s could not be signed", plan.run_id)
+            return None
+
+    def _signed(
+        self,
+        plan: RunPlan,
+        run: _Run,
+        status: str,
+        output: str,
+        error: str,
+        now: float,
+        service: Any,
+        signer: Any,
+    ) -> dict[str, Any]:
         body = build_run_body(
             run_id=plan.run_id,
             status=status,

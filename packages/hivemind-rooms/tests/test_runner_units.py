@@ -279,26 +279,26 @@ async def test_run_bounded_kills_the_process_group_at_the_deadline() -> None:
 def test_mirror_from_deb822_sources(tmp_path: Path) -> None:
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / "sources.list.d" / "debian.sources").write_text(
-        "Types: deb\n# comment\nURIs: http://mirror.example/debian\n"
+        "Types: deb\n# comment\nURIs: file:/srv/mirror/debian\n"
         "Suites: bookworm bookworm-updates\nComponents: main\n\n"
-        "Types: deb\nURIs: http://mirror.example/debian-security\n"
+        "Types: deb\nURIs: file:/srv/mirror/debian-security\n"
         "Suites: bookworm-security\nComponents: main\n"
     )
-    assert apt_mirror(tmp_path) == "http://mirror.example/debian"
+    assert apt_mirror(tmp_path) == "file:/srv/mirror/debian"
 
 
 def test_mirror_from_one_line_sources(tmp_path: Path) -> None:
     (tmp_path / "sources.list.d").mkdir()
     (tmp_path / "sources.list").write_text(
-        "# deb http://commented.example/debian bookworm main\n"
-        "deb [arch=amd64] http://one.example/debian bookworm main\n"
+        "# deb file:/srv/commented/debian bookworm main\n"
+        "deb [arch=amd64] file:/srv/one/debian bookworm main\n"
     )
-    assert apt_mirror(tmp_path) == "http://one.example/debian"
+    assert apt_mirror(tmp_path) == "file:/srv/one/debian"
 
 
 def test_mirror_missing_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "sources.list.d").mkdir()
-    (tmp_path / "sources.list").write_text("deb http://x.example/debian trixie main\n")
+    (tmp_path / "sources.list").write_text("deb file:/srv/x/debian trixie main\n")
     with pytest.raises(BaseImageError):
         apt_mirror(tmp_path)
 

@@ -390,3 +390,30 @@ def test_seccomp_program_checks_arch_and_every_denied_call() -> None:
     for at, (code, jt, jf, _) in enumerate(instructions):
         if code & 0x07 == 0x05:
             assert at + 1 + max(jt, jf) < len(instructions)
+
+
+async def test_snapshot_cache_evicts_the_least_recently_used_idle_snapshot(
+    tmp_path: Path,
+) -> None:
+    from hivemind_rooms.runners._shared import SnapshotCache
+
+    cache = SnapshotCache(max_entries=2)
+    images = []
+    for n in range(3):
+        root = tmp_path / f"a{n}"
+        root.mkdir()
+        (root / "Dockerfile").write_text(BASE + 'COPY . /agent\nCMD ["python3", "m.py"]\n')
+        (root / "m.py").write_text(f"print({n})\n")
+        if n == 2:
+            # The first snapshot is in use by a run: the second one is evicted instead.
+            with cache.in_use(images[0]):
+                images.append(await cache.prepare(root, agent_dir_digest(root), RunnerKind.BWRAP))
+        else:
+            images.append(await cache.prepare(root, agent_dir_digest(root), RunnerKind.BWRAP))
+    assert images[0].agent_dir.is_dir()
+    assert not images[1].agent_dir.exists()
+    assert (images[2].agent_dir / "m.py").read_text() == "print(2)\n"
+    with pytest.raises(RunnerError, match="prepare the agent again"), cache.in_use(images[1]):
+        pass
+    again = await cache.prepare(tmp_path / "a1", images[1].digest, RunnerKind.BWRAP)
+    assert (again.agent_dir / "m.py").read_text() == "print(1)\n"

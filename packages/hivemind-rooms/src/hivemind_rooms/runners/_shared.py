@@ -1,8 +1,15 @@
-"""Pieces shared by the runners: the bridge socket check and snapshot preparation."""
+"""Pieces shared by the runners: the bridge socket check and the agent snapshot cache."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import stat
+import tempfile
+import time
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 import trio
@@ -12,7 +19,7 @@ from ._dockerfile import parse_dockerfile
 from ._types import AgentImage, RunnerError, RunnerKind
 from .base_image import BASE_IMAGE
 
-__all__ = ["prepare_snapshot", "socket_for_sandbox"]
+__all__ = ["SnapshotCache", "remove_snapshots", "socket_for_sandbox"]
 
 
 def socket_for_sandbox(path: Path) -> Path:
@@ -29,34 +36,87 @@ def socket_for_sandbox(path: Path) -> Path:
     return path.resolve()
 
 
-async def prepare_snapshot(
-    agent_dir: Path,
-    digest: str,
-    snapshots: Path,
-    locks: dict[str, trio.Lock],
-    kind: RunnerKind,
-) -> AgentImage:
-    """Shared ``prepare`` of the process runners (bwrap and local).
+def remove_snapshots(root: Path) -> None:
+    """Delete a snapshot directory tree (its trees are read-only)."""
+    for dirpath, _, _ in os.walk(root):
+        Path(dirpath).chmod(0o755)
+    shutil.rmtree(root, ignore_errors=True)
 
-    Raises:
-        RunnerError: digest mismatch, or a Dockerfile outside the supported subset.
+
+class SnapshotCache:
+    """Verified, read-only agent snapshots of the process runners, keyed by digest.
+
+    At most ``max_entries`` snapshots are kept; the least recently used ones that no run
+    is using are removed first.
+
+    Args:
+        root: A private directory to keep them in; by default a fresh temporary
+            directory (mode 0700) removed with the cache.
+        max_entries: How many snapshots to keep.
     """
-    files = await trio.to_thread.run_sync(read_agent_dir, agent_dir)
-    check_digest(files, digest)
-    dockerfile = parse_dockerfile(files["Dockerfile"][0].decode("utf-8", "replace"))
-    if dockerfile.bases != (BASE_IMAGE,):
-        raise RunnerError(f"agent Dockerfiles must have exactly one stage: FROM {BASE_IMAGE}")
-    dockerfile.check_simple_subset()
-    key = digest.lower().removeprefix("sha256:")
-    target = snapshots / key
-    async with locks.setdefault(key, trio.Lock()):
-        if not target.is_dir():
-            await trio.to_thread.run_sync(write_snapshot, files, target)
-    return AgentImage(
-        digest=digest,
-        agent_dir=target,
-        command=dockerfile.command,
-        runner=kind,
-        workdir=dockerfile.workdir,
-        env=dict(dockerfile.env),
-    )
+
+    def __init__(self, root: Path | None = None, *, max_entries: int = 64) -> None:
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="hivemind-agents-"))
+            weakref.finalize(self, remove_snapshots, root)
+        self.root = root
+        self._max = max_entries
+        self._locks: dict[str, trio.Lock] = {}
+        self._used: dict[str, float] = {}
+        self._active: dict[str, int] = {}
+
+    async def prepare(self, agent_dir: Path, digest: str, kind: RunnerKind) -> AgentImage:
+        """Verify ``agent_dir`` against ``digest`` and return an image on its snapshot.
+
+        Raises:
+            RunnerError: digest mismatch, or a Dockerfile outside the supported subset.
+        """
+        files = await trio.to_thread.run_sync(read_agent_dir, agent_dir)
+        check_digest(files, digest)
+        dockerfile = parse_dockerfile(files["Dockerfile"][0].decode("utf-8", "replace"))
+        if dockerfile.bases != (BASE_IMAGE,):
+            raise RunnerError(f"agent Dockerfiles must have exactly one stage: FROM {BASE_IMAGE}")
+        dockerfile.check_simple_subset()
+        key = digest.lower().removeprefix("sha256:")
+        target = self.root / key
+        async with self._locks.setdefault(key, trio.Lock()):
+            if key not in self._used:
+                await trio.to_thread.run_sync(write_snapshot, files, target)
+            self._used[key] = time.monotonic()
+        await trio.to_thread.run_sync(self._evict, key)
+        return AgentImage(
+            digest=digest,
+            agent_dir=target,
+            command=dockerfile.command,
+            runner=kind,
+            workdir=dockerfile.workdir,
+            env=dict(dockerfile.env),
+        )
+
+    @contextlib.contextmanager
+    def in_use(self, image: AgentImage) -> Iterator[None]:
+        """Keep ``image``'s snapshot from eviction while a run uses it.
+
+        Raises:
+            RunnerError: the snapshot was evicted; prepare the agent again.
+        """
+        key = image.agent_dir.name
+        if key not in self._used or image.agent_dir.parent != self.root:
+            raise RunnerError("the agent snapshot is gone; prepare the agent again")
+        self._active[key] = self._active.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            self._active[key] -= 1
+            self._used[key] = time.monotonic()
+
+    def _evict(self, keep: str) -> None:
+        idle = sorted(
+            (used, key)
+            for key, used in self._used.items()
+            if key != keep and not self._active.get(key)
+        )
+        excess = len(self._used) - self._max
+        for _, key in idle[: max(0, excess)]:
+            del self._used[key]
+            remove_snapshots(self.root / key)

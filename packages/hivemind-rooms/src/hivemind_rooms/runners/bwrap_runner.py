@@ -24,8 +24,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
-import weakref
 from pathlib import Path
 from typing import Final
 
@@ -36,7 +34,7 @@ from ._dockerfile import AGENT_MOUNT
 from ._process import run_bounded
 from ._rlimits import rlimit_argv, rlimits_enforced
 from ._seccomp import seccomp_supported, write_seccomp_fd
-from ._shared import prepare_snapshot, socket_for_sandbox
+from ._shared import SnapshotCache, socket_for_sandbox
 from ._types import (
     BRIDGE_SOCKET_ENV,
     SANDBOX_BRIDGE_DIR,
@@ -49,7 +47,7 @@ from ._types import (
     SandboxLimits,
 )
 
-__all__ = ["BASE_ENV", "BwrapRunner", "remove_snapshots"]
+__all__ = ["BASE_ENV", "BwrapRunner"]
 
 BASE_ENV: Final = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -68,13 +66,6 @@ _SECCOMP: Final = frozenset({"seccomp"})
 _NAMESPACE_ENFORCED: Final = frozenset(
     {"timeout", "tmpfs", "network", "filesystem", "capabilities"}
 )
-
-
-def remove_snapshots(root: Path) -> None:
-    """Delete a snapshot cache directory (its trees are read-only)."""
-    for dirpath, _, _ in os.walk(root):
-        Path(dirpath).chmod(0o755)
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def _root_layout() -> list[str]:
@@ -101,8 +92,8 @@ class BwrapRunner:
 
     Args:
         bwrap: The bubblewrap binary.
-        snapshot_dir: Where prepared agent snapshots live (a private temporary
-            directory by default, removed with the runner).
+        snapshot_dir: A private directory for prepared agent snapshots (a fresh
+            temporary directory by default, removed with the runner).
         use_cgroups: ``None`` detects cgroup v1 or v2; ``False`` forces the rlimit fallback.
     """
 
@@ -114,12 +105,8 @@ class BwrapRunner:
         use_cgroups: bool | None = None,
     ) -> None:
         self._bwrap = bwrap
-        if snapshot_dir is None:
-            snapshot_dir = Path(tempfile.mkdtemp(prefix="hivemind-agents-"))
-            weakref.finalize(self, remove_snapshots, snapshot_dir)
-        self._snapshots = snapshot_dir
+        self._snapshots = SnapshotCache(snapshot_dir)
         self._cgroups: str | None = None if use_cgroups is not False else ""
-        self._locks: dict[str, trio.Lock] = {}
         self._disable_userns: bool | None = None
 
     @property
@@ -133,9 +120,7 @@ class BwrapRunner:
         Raises:
             RunnerError: digest mismatch, or a Dockerfile this runner cannot reproduce.
         """
-        return await prepare_snapshot(
-            agent_dir, digest, self._snapshots, self._locks, RunnerKind.BWRAP
-        )
+        return await self._snapshots.prepare(agent_dir, digest, RunnerKind.BWRAP)
 
     def _cgroup_version(self) -> str:
         """``v1``, ``v2``, or empty when limits fall back to rlimits (detected once)."""
@@ -222,6 +207,12 @@ class BwrapRunner:
         """
         if image.runner is not RunnerKind.BWRAP:
             raise RunnerError("the agent image was not prepared by the bwrap runner")
+        with self._snapshots.in_use(image):
+            return await self._run(image, bridge_socket, limits)
+
+    async def _run(
+        self, image: AgentImage, bridge_socket: Path, limits: SandboxLimits
+    ) -> RunOutcome:
         socket = socket_for_sandbox(bridge_socket)
         await trio.to_thread.run_sync(self._userns_flags)
         seccomp_fd = write_seccomp_fd() if seccomp_supported() else None

@@ -16,16 +16,13 @@ import os
 import shutil
 import sys
 import tempfile
-import weakref
 from pathlib import Path
 from typing import Final
-
-import trio
 
 from ._dockerfile import AGENT_MOUNT
 from ._process import run_bounded
 from ._rlimits import rlimit_argv, rlimits_enforced
-from ._shared import prepare_snapshot
+from ._shared import SnapshotCache
 from ._types import (
     BRIDGE_SOCKET_ENV,
     AgentImage,
@@ -35,7 +32,7 @@ from ._types import (
     RunOutcome,
     SandboxLimits,
 )
-from .bwrap_runner import BASE_ENV, remove_snapshots
+from .bwrap_runner import BASE_ENV
 
 __all__ = ["ALLOW_LOCAL_ENV", "LocalRunner", "local_runner_allowed"]
 
@@ -78,12 +75,8 @@ class LocalRunner:
                 f"enable it explicitly (allow_local=True or {ALLOW_LOCAL_ENV}=1)"
             )
         _log.warning("local runner enabled: agents run WITHOUT a sandbox (development only)")
-        if snapshot_dir is None:
-            snapshot_dir = Path(tempfile.mkdtemp(prefix="hivemind-agents-"))
-            weakref.finalize(self, remove_snapshots, snapshot_dir)
         self._python = python
-        self._snapshots = snapshot_dir
-        self._locks: dict[str, trio.Lock] = {}
+        self._snapshots = SnapshotCache(snapshot_dir)
 
     @property
     def kind(self) -> RunnerKind:
@@ -96,9 +89,7 @@ class LocalRunner:
         Raises:
             RunnerError: digest mismatch, or a Dockerfile this runner cannot reproduce.
         """
-        return await prepare_snapshot(
-            agent_dir, digest, self._snapshots, self._locks, RunnerKind.LOCAL
-        )
+        return await self._snapshots.prepare(agent_dir, digest, RunnerKind.LOCAL)
 
     def _argv(self, image: AgentImage) -> list[str]:
         argv = [_host_path(a, image.agent_dir) for a in image.command]
@@ -129,6 +120,12 @@ class LocalRunner:
         """
         if image.runner is not RunnerKind.LOCAL:
             raise RunnerError("the agent image was not prepared by the local runner")
+        with self._snapshots.in_use(image):
+            return await self._run(image, bridge_socket, limits)
+
+    async def _run(
+        self, image: AgentImage, bridge_socket: Path, limits: SandboxLimits
+    ) -> RunOutcome:
         home = Path(tempfile.mkdtemp(prefix="hivemind-local-run-"))
         env = self._env(image, home, bridge_socket)
         cwd = _host_path(image.workdir, image.agent_dir)

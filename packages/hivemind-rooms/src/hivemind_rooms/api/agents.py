@@ -134,7 +134,12 @@ def _visible_ids(services: Any, caller: Caller) -> set[str] | None:
         return None
     room = core.load_room(services, caller, caller.room_id)
     ids = (room["scope_agent_id"], room["fixed_query_agent_id"], room["fixed_mediator_agent_id"])
-    return {i for i in ids if i}
+    # and the query agents this credential uploaded into its room (their upload runs)
+    runs = services.storage.tenant(caller.tenant_id).list_runs(
+        10_000, issuer_token_id=caller.token_id
+    )
+    uploaded = {r["agent_id"] for r in runs if r["room_id"] == caller.room_id and r["agent_id"]}
+    return {i for i in ids if i} | uploaded
 
 
 def _agent(request: Request, caller: Caller) -> tuple[TenantStoreProtocol, dict[str, Any]]:

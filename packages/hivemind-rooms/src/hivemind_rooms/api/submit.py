@@ -386,10 +386,15 @@ def recover_one(services: Services, plan: RunPlan) -> None:
     )
 
 
+def _question(fields: dict[str, str]) -> str:
+    """The question of an upload form (``query``, or ``prompt`` as some clients name it)."""
+    return str(fields.get("query") or fields.get("prompt") or "")
+
+
 def _upload_spec(fields: dict[str, str]) -> AgentSpec:
     if "policy" in fields:
         raise ApiError(400, "the room policy cannot be overridden")
-    if not str(fields.get("query") or "").strip():
+    if not _question(fields).strip():
         raise ApiError(422, "the 'query' field is required")
     values = {**fields, "agent_type": "query"}
     values.setdefault("name", "uploaded-query-agent")
@@ -430,7 +435,7 @@ async def upload_query_agent(request: Request) -> JSONResponse:
         store, caller.tenant_id, spec, archive, sealer=sealer, seal_mode="room",
         room_id=room["room_id"],
     )  # fmt: skip
-    body: dict[str, Any] = {"query": fields["query"]}
+    body: dict[str, Any] = {"query": _question(fields)}
     if fields.get("max_tokens"):
         body["max_tokens"] = spec.max_tokens
     req = RunRequest(

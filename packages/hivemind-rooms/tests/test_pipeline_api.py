@@ -17,7 +17,8 @@ from hivemind_rooms.attestation import (
     text_hash,
     verify_run_attestation,
 )
-from hivemind_rooms.pipeline import INTERRUPTED
+from hivemind_rooms.pipeline import INTERRUPTED, AgentRef, RunPlan
+from hivemind_rooms.pipeline._mode import scope_mode
 
 _spec = importlib.util.spec_from_file_location(
     "test_pipeline_support", Path(__file__).with_name("test_pipeline_support.py")
@@ -371,3 +372,33 @@ def test_scope_agent_reads_the_query_agent_source(tmp_path: Path, mode: str, mar
         assert run["status"] == "completed", run["error"]
         assert f"{marker}-listed" in run["output"]
         assert "Ann" not in run["output"]  # the scope function kept only city and marker
+
+
+def _plan(**changes: object) -> RunPlan:
+    ref = AgentRef("default-query", "d", "d", "full", 256, 60, 20)
+    plan = RunPlan(
+        run_id="r", tenant_id="t", room_id="room", manifest_hash="0" * 64, prompt="how many?",
+        policy="", allowed_tables=["people"], agents={"scope": ref, "query": ref}, provider="",
+        models={}, vault_items=[], max_tokens=10, max_calls=None, timeout_s=None,
+        allow_artifacts=True, payer_tenant_id="t", payer_token_id="", hold_micro_usd=0,
+    )  # fmt: skip
+    return dataclasses.replace(plan, **changes)
+
+
+def test_scope_mode_table() -> None:
+    sealed = AgentRef("x", "d", "d", "sealed", 256, 60, 20)
+    custom = AgentRef("abc123", "d", "d", "full", 256, 60, 20)
+    cases = [
+        (_plan(), {}, ("fast", "default_fast_path")),
+        (_plan(), {"HIVEMIND_SCOPE_MODE": "rehearsed"}, ("rehearsed", "operator_override")),
+        (_plan(agents={"query": sealed}), {},
+         ("sealed_conservative", "query_agent_inspection_mode_sealed")),
+        (_plan(vault_items=[{"text": "x"}]), {}, ("rehearsed", "room_vault_items_present")),
+        (_plan(agents={"query": custom}), {}, ("rehearsed", "custom_or_uploaded_query_agent")),
+        (_plan(prompt="write a PDF report"), {}, ("rehearsed", "artifact_or_report_prompt")),
+        (_plan(prompt="pdf", allow_artifacts=False), {}, ("fast", "default_fast_path")),
+        (_plan(policy="must not, unless asked"), {}, ("rehearsed", "complex_policy")),
+        (_plan(policy="x" * 300), {}, ("rehearsed", "complex_policy")),
+    ]  # fmt: skip
+    for plan, env, expected in cases:
+        assert scope_mode(plan, env) == expected

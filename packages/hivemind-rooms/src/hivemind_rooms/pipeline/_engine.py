@@ -43,6 +43,7 @@ from ..bridge import (
 )
 from ..scope import ScopeCompileError, ScopeLimits, extract_scope_fn
 from ._config import EngineConfig
+from ._mode import scope_mode
 from ._plan import RunPlan
 from ._record import finish_run, mark_running
 from ._stage import StageError, StageResult, StageRunner, StageSpec, run_stage, write_agent_dir
@@ -231,7 +232,7 @@ class _Run:
         self.budgets: dict[str, Budget] = {}
         self.output = ""
         self.error: str | None = None
-        self.scope_mode = "fast"
+        self.scope_mode, self.scope_mode_reason = scope_mode(plan)
 
     def tape(self) -> list[dict[str, Any]]:
         return [{"stage": r, **e} for r, res in self.results.items() for e in res.tape]
@@ -259,6 +260,7 @@ class _Run:
             "max_tokens": self.plan.max_tokens,
             "stages": stages,
             "scope_mode": self.scope_mode,
+            "scope_mode_reason": self.scope_mode_reason,
         }
 
     async def go(self) -> None:
@@ -343,8 +345,6 @@ class _Run:
 
     async def _scope(self) -> str:
         plan = self.plan
-        if plan.vault_items or not plan.agents["query"].agent_id.startswith("default-"):
-            self.scope_mode = "rehearsed"
         inputs = {
             "role": "scope",
             "prompt": plan.prompt,
@@ -353,6 +353,7 @@ class _Run:
             "query_agent_id": plan.agents["query"].agent_id,
             "query_inspection_mode": plan.agents["query"].inspection_mode,
             "scope_mode": self.scope_mode,
+            "scope_mode_reason": self.scope_mode_reason,
         }
         tokens = max(1, math.floor(self.remaining * 0.5))
         tools = dataclasses.replace(self._tools(None), query_agent=self._query_agent_source())

@@ -402,3 +402,22 @@ def test_scope_mode_table() -> None:
     ]  # fmt: skip
     for plan, env, expected in cases:
         assert scope_mode(plan, env) == expected
+
+
+def test_operator_disabled_routes_refuse_before_any_hold(tmp_path: Path) -> None:
+    blocked = frozenset({"openrouter:moonshotai/kimi-k2.6"})
+    with rs.client(tmp_path, upstream=rs.TestDoubleProvider(), disabled_routes=blocked) as c:
+        t = sup.new_tenant(c)
+        rs.seed(c, t["api_key"])
+        room = rs.make_room(c, t, providers=("openrouter",))
+        url = f"/v1/rooms/{room['room_id']}/runs"
+        before = rs.ledger(c, t["api_key"])["ledger"]
+        runs = c.get("/v1/runs", headers=sup.auth(t["api_key"])).json()
+        r = c.post(url, json={"query": "q"}, headers=sup.auth(t["api_key"]))
+        assert r.status_code == 503
+        assert "disabled by operator" in r.text
+        assert c.get("/v1/runs", headers=sup.auth(t["api_key"])).json() == runs
+        assert rs.ledger(c, t["api_key"])["ledger"] == before
+        body = {"query": "q", "model": "openai/gpt-5-mini"}
+        r = c.post(url, json=body, headers=sup.auth(t["api_key"]))
+        assert r.status_code == 200, r.text

@@ -345,6 +345,9 @@ async def _start(
     """Hold, insert the run row and queue the run; answer with the pending run."""
     store = services.storage.tenant(caller.tenant_id)
     plan = await run_in_threadpool(_plan, services, engine, caller, req, run_id)
+    for model in sorted(set(plan.models.values())):
+        if engine.config.route_disabled(plan.provider, model):
+            raise ApiError(503, f"LLM route {plan.provider}:{model} is disabled by operator")
     hold = services.billing.hold(
         req.payer_tenant_id,
         run_id=run_id,

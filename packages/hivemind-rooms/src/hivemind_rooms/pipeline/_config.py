@@ -23,6 +23,10 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _names(raw: str) -> frozenset[str]:
+    return frozenset(p.strip().lower() for p in raw.split(",") if p.strip())
+
+
 @final
 @dataclasses.dataclass(frozen=True)
 class EngineConfig:
@@ -42,6 +46,8 @@ class EngineConfig:
         artifact_retention_s: Artifacts are deleted after this many seconds.
         runner: Preferred runner kind (``docker``, ``bwrap``, ``local``, or ``auto``).
         allow_local_runner: Whether the unsandboxed local runner may be used.
+        disabled_providers: Providers the operator switched off (lower case).
+        disabled_routes: ``provider:model`` pairs the operator switched off (lower case).
     """
 
     workers: int = 2
@@ -57,6 +63,13 @@ class EngineConfig:
     artifact_retention_s: int = 86_400
     runner: str = "auto"
     allow_local_runner: bool = False
+    disabled_providers: frozenset[str] = frozenset()
+    disabled_routes: frozenset[str] = frozenset()
+
+    def route_disabled(self, provider: str, model: str) -> bool:
+        """Whether the operator disabled this provider or this provider/model route."""
+        provider, model = provider.strip().lower(), model.strip().lower()
+        return provider in self.disabled_providers or f"{provider}:{model}" in self.disabled_routes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
@@ -76,4 +89,6 @@ class EngineConfig:
             runner=env.get("HIVEMIND_RUNNER", "").strip().lower() or "auto",
             allow_local_runner=env.get("HIVEMIND_ALLOW_LOCAL_RUNNER", "").strip().lower()
             in ("1", "true", "yes"),
+            disabled_providers=_names(env.get("HIVEMIND_DISABLED_LLM_PROVIDERS", "")),
+            disabled_routes=_names(env.get("HIVEMIND_DISABLED_LLM_ROUTES", "")),
         )

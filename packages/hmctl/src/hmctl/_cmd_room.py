@@ -24,6 +24,7 @@ from ._room_base import (
 )
 from ._runtime import Runtime
 from .client import (
+    AccessRefused,
     NotFound,
     Profile,
     RoomApi,
@@ -36,6 +37,7 @@ from .client import (
     VerifiedRoom,
     create_room,
     fetch_artifacts,
+    local_agent_view,
     manifest_summary,
     pack_agent,
     resolve_target,
@@ -342,8 +344,17 @@ def _accept(ctx: click.Context, verified: VerifiedRoom, *, ask: bool) -> bool:
                 hint="run hmctl room accept LINK first, or pass -y",
             )
         rt.err_console.print(_summary_panel(verified))
-        if not click.confirm("Accept this room and send your question?", default=False, err=True):
-            raise TrustRefused(f"room {verified.room_id} was not accepted")
+        try:
+            agreed = click.confirm(
+                "Accept this room and send your question?", default=False, err=True
+            )
+        except click.Abort:  # end of input: nobody said yes
+            agreed = False
+        if not agreed:
+            raise TrustRefused(
+                f"room {verified.room_id} was not accepted",
+                hint="answer yes, run hmctl room accept LINK first, or pass -y",
+            )
     opts.state.accept(verified.acceptance_key(name), verified.acceptance_record(name))
     return True
 
@@ -419,11 +430,12 @@ class _Progress:
         self._live.update(line)
 
 
-def _query_agent_view(api: RoomApi, agent_id: str) -> dict[str, Any] | None:
+def _query_agent_view(api: RoomApi, agent_id: str) -> dict[str, Any]:
+    """The service's view of a participant-chosen agent (unknown digest if hidden)."""
     try:
         return api.get(f"/v1/room-agents/{agent_id}/attest")
-    except NotFound:
-        return None
+    except (NotFound, AccessRefused):
+        return {"agent_id": agent_id}
 
 
 @room.command("ask")
@@ -491,9 +503,11 @@ def room_ask(ctx: click.Context, room_ref: str, question: str, **o: Any) -> None
     )
     deadline = 3 * o["timeout"] + 120
     with target.api() as api:
+        query_view = None
         if o["agent_path"]:
             archive = pack_agent(Path(o["agent_path"]))
             started = upload_and_run(api, target.room_id, question, archive, budget, name="query")
+            query_view = local_agent_view(str(started["agent_id"]), archive)
         else:
             started = submit_run(
                 api, target.room_id, question, budget, query_agent_id=o["query_agent"]
@@ -501,9 +515,8 @@ def room_ask(ctx: click.Context, room_ref: str, question: str, **o: Any) -> None
         run_id = str(started["run_id"])
         with _Progress(rt, budget) as progress:
             run = wait_for_run(api, run_id, deadline_seconds=deadline, on_progress=progress.update)
-        query_view = None
-        if verified.manifest["query"]["mode"] != "fixed" and run.get("agent_id"):
-            query_view = _query_agent_view(api, str(run["agent_id"]))
+        if query_view is None and verified.manifest["query"]["mode"] != "fixed":
+            query_view = _query_agent_view(api, str(run.get("agent_id") or ""))
         pinned = dict.fromkeys(("scope", "query", "mediator"), o["model"]) if o["model"] else {}
         body = verify_run(
             run, room=verified, prompt=question, query_agent=query_view, pinned_models=pinned

@@ -32,7 +32,15 @@ from .errors import (
     UsageProblem,
 )
 from .rooms import RoomSpec, RoomTarget, create_room, resolve_target, sign_trust_update
-from .runs import RunBudget, fetch_artifacts, run_stage, submit_run, upload_and_run, wait_for_run
+from .runs import (
+    RunBudget,
+    fetch_artifacts,
+    local_agent_view,
+    run_stage,
+    submit_run,
+    upload_and_run,
+    wait_for_run,
+)
 from .state import LocalState, Profile, acceptance_key, atomic_write, state_dir
 from .verify import (
     TrustOptions,
@@ -72,6 +80,7 @@ __all__ = [
     "atomic_write",
     "create_room",
     "fetch_artifacts",
+    "local_agent_view",
     "manifest_summary",
     "pack_agent",
     "resolve_target",

@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, final
 
+from hivemind_rooms.agents_registry import AgentError, files_digest, read_archive
+
 from .api import RoomApi
-from .errors import NetworkFailure, RunTimeout, ServiceError
+from .errors import NetworkFailure, RunTimeout, ServiceError, UsageProblem
 
 __all__ = [
     "RunBudget",
     "fetch_artifacts",
+    "local_agent_view",
     "run_stage",
     "submit_run",
     "upload_and_run",
@@ -103,6 +106,27 @@ def upload_and_run(
             data[key] = str(value)
     files = {"archive": ("agent.tar.gz", archive, "application/gzip")}
     return api.request("POST", f"/v1/rooms/{room_id}/query-agents", data=data, files=files)
+
+
+def local_agent_view(agent_id: str, archive: bytes) -> dict[str, Any]:
+    """The attestation view of an agent this client uploaded, computed locally.
+
+    The digest is recomputed from the archive we sent, so the run attestation
+    must name exactly that code.
+
+    Raises:
+        UsageProblem: the archive is not a valid agent archive.
+    """
+    try:
+        files = read_archive(archive, max_archive_bytes=len(archive) + 1).files
+    except AgentError as exc:
+        raise UsageProblem(f"invalid agent archive: {exc.message}") from None
+    digest = files_digest((path, content) for path, (content, _mode) in files.items())
+    return {
+        "agent_id": agent_id,
+        "files_digest_sha256": digest,
+        "attested_files_digest_sha256": digest,
+    }
 
 
 def run_stage(run: Mapping[str, Any]) -> str:

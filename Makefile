@@ -33,6 +33,11 @@ lint: install
 	$(CURDIR)/.venv/bin/ruff check .
 	$(CURDIR)/.venv/bin/ruff format --check .
 
+# docs/cli.md is generated from the commands' help (a test fails when it is stale).
+.PHONY: docs
+docs: install
+	$(PY) -m hmctl._docs docs/cli.md
+
 vectors: install
 	$(PY) packages/hivemind-proto/tests/vectors/generate.py
 

@@ -232,7 +232,9 @@ def redeem_credit(ctx: click.Context, code: str) -> None:
 
 
 @click.command("balance", cls=RoomCommand)
-@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), default=10, show_default=True, help="Ledger entries."
+)
 @json_option
 @click.pass_context
 def balance(ctx: click.Context, limit: int) -> None:

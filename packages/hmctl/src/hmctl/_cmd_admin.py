@@ -202,7 +202,9 @@ def credit_codes() -> None:
 
 @credit_codes.command("create")
 @click.option("--credit", default="0", show_default=True, help="Credit in USD per redemption.")
-@click.option("--uses", type=click.IntRange(1), default=1, show_default=True)
+@click.option(
+    "--uses", type=click.IntRange(1), default=1, show_default=True, help="Redemptions allowed."
+)
 @click.option("--expires-in", default=None, help="Lifetime, e.g. 7d, 24h, 60m, 90s.")
 @click.option("--label", default="", help="A note for the operator.")
 @admin_options
@@ -235,8 +237,10 @@ def codes_create(
 
 
 @credit_codes.command("list")
-@click.option("--include-revoked", is_flag=True)
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--include-revoked", is_flag=True, help="Also list revoked codes.")
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Most codes."
+)
 @admin_options
 @click.pass_context
 def codes_list(ctx: click.Context, include_revoked: bool, limit: int) -> None:
@@ -313,8 +317,10 @@ def billing_accounts(ctx: click.Context) -> None:
 
 
 @billing.command("ledger")
-@click.option("--tenant-id", default=None)
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--tenant-id", default=None, help="Only this tenant.")
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="Most entries."
+)
 @admin_options
 @click.pass_context
 def billing_ledger(ctx: click.Context, tenant_id: str | None, limit: int) -> None:
@@ -391,9 +397,11 @@ def prices_list(ctx: click.Context) -> None:
 @prices.command("set")
 @click.argument("provider")
 @click.argument("model")
-@click.option("--prompt-usd-per-million", required=True)
-@click.option("--completion-usd-per-million", required=True)
-@click.option("--source", default="admin", show_default=True)
+@click.option("--prompt-usd-per-million", required=True, help="USD per million prompt tokens.")
+@click.option(
+    "--completion-usd-per-million", required=True, help="USD per million completion tokens."
+)
+@click.option("--source", default="admin", show_default=True, help="Where the price came from.")
 @admin_options
 @click.pass_context
 def prices_set(

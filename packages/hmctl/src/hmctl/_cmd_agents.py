@@ -42,7 +42,7 @@ def agents() -> None:
     help="Path kept out of the attested digest (repeatable).",
 )
 @click.option("--timeout", type=click.IntRange(1, 86400), default=None, help="Run timeout (s).")
-@click.option("--memory-mb", type=click.IntRange(16), default=None)
+@click.option("--memory-mb", type=click.IntRange(16), default=None, help="Memory limit (MiB).")
 @json_option
 @click.pass_context
 def agents_upload(ctx: click.Context, path: Path, **o: Any) -> None:
@@ -171,7 +171,9 @@ def _runs_api(ctx: click.Context, room: str | None) -> Any:
 
 @runs.command("list")
 @click.option("--room", default=None, help="List through this invite link (participants).")
-@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 100), default=20, show_default=True, help="Most runs."
+)
 @json_option
 @click.pass_context
 def runs_list(ctx: click.Context, room: str | None, limit: int) -> None:

@@ -182,15 +182,32 @@ def _read_text(path: str | None) -> str | None:
     help="Query agent visibility (uploads default to sealed).",
 )
 @click.option("--mediator-agent", default=None, help="Pin a mediator: an agent id or a path.")
-@click.option("--mediator-visibility", type=_VISIBILITY, default=None)
-@click.option("--output-visibility", type=_OUTPUT, default="querier_only", show_default=True)
+@click.option("--mediator-visibility", type=_VISIBILITY, default=None, help="Mediator visibility.")
+@click.option(
+    "--output-visibility",
+    type=_OUTPUT,
+    default="querier_only",
+    show_default=True,
+    help="Who sees run outputs: the asker only, or the owner too.",
+)
 @click.option(
     "--llm-provider", multiple=True, help="Allowed LLM provider (repeatable; default openrouter)."
 )
 @click.option("--no-llm", is_flag=True, help="Allow no LLM egress at all.")
-@click.option("--allow-artifacts/--no-artifacts", default=True, show_default=True)
+@click.option(
+    "--allow-artifacts/--no-artifacts",
+    default=True,
+    show_default=True,
+    help="Whether runs may release files.",
+)
 @click.option("--allowed-table", multiple=True, help="Table the agents may read (repeatable).")
-@click.option("--trust-mode", type=_TRUST_MODES, default="operator_updates", show_default=True)
+@click.option(
+    "--trust-mode",
+    type=_TRUST_MODES,
+    default="operator_updates",
+    show_default=True,
+    help="Which deployments the room accepts (strict modes list compose hashes).",
+)
 @click.option(
     "--allowed-compose",
     multiple=True,
@@ -455,8 +472,20 @@ def _query_agent_view(api: RoomApi, agent_id: str) -> dict[str, Any]:
     show_default=True,
     help="Run time budget in seconds (sent capped at 3600).",
 )
-@click.option("--max-llm-calls", type=click.IntRange(1), default=60, show_default=True)
-@click.option("--max-tokens", type=click.IntRange(1), default=1_000_000, show_default=True)
+@click.option(
+    "--max-llm-calls",
+    type=click.IntRange(1),
+    default=60,
+    show_default=True,
+    help="LLM call budget per stage.",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(1),
+    default=1_000_000,
+    show_default=True,
+    help="Token budget of the run.",
+)
 @click.option(
     "--memory-mb",
     type=click.IntRange(16),
@@ -651,7 +680,9 @@ def room_data(ctx: click.Context, room_ref: str, show_text: bool) -> None:
 
 
 @room.command("list")
-@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 100), default=50, show_default=True, help="Most rooms."
+)
 @json_option
 @click.pass_context
 def room_list(ctx: click.Context, limit: int) -> None:
@@ -786,7 +817,13 @@ def room_delete(ctx: click.Context, room_ref: str) -> None:
 
 
 @room.command("prune")
-@click.option("--limit", type=click.IntRange(1, 100), default=100, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100),
+    default=100,
+    show_default=True,
+    help="Rooms examined.",
+)
 @click.option("--keep", multiple=True, help="Room id or link to keep (repeatable).")
 @click.option("--name-prefix", default=None, help="Only rooms whose name starts with this.")
 @click.option("--all-active", is_flag=True, help="Select every active room (minus --keep).")

@@ -81,7 +81,9 @@ def rooms() -> None:
 
 @rooms.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8100, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8100, show_default=True, help="Port (0: any)."
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -155,8 +157,20 @@ def _next_steps(
 
 
 @click.command("up", cls=rooms.command_class)
-@click.option("--rooms-port", type=click.IntRange(0, 65535), default=8100, show_default=True)
-@click.option("--hub-port", type=click.IntRange(0, 65535), default=5678, show_default=True)
+@click.option(
+    "--rooms-port",
+    type=click.IntRange(0, 65535),
+    default=8100,
+    show_default=True,
+    help="Room service port (0: any).",
+)
+@click.option(
+    "--hub-port",
+    type=click.IntRange(0, 65535),
+    default=5678,
+    show_default=True,
+    help="Hub websocket port (0: any).",
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
 import secrets
+import signal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -64,8 +66,17 @@ def _say(rt: Runtime, text: str) -> None:
     rt.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
+async def _until_signalled(nursery: trio.Nursery) -> None:
+    """Wait for SIGINT or SIGTERM, then stop everything the nursery runs."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            break
+    nursery.cancel_scope.cancel()
+
+
 async def _serve_rooms_until_cancelled(rt: Runtime, settings: Settings) -> None:
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(_until_signalled, nursery)
         urls = await nursery.start(partial(serve_rooms, settings))
         _say(rt, f"Room service listening on {urls[0]}")
         root = _dev_root(settings)
@@ -98,10 +109,9 @@ def rooms_serve(ctx: click.Context, host: str, port: int, data_dir: Path | None)
     """
     rt = runtime(ctx)
     settings = _settings(host, port, data_dir, None)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         trio.run(_serve_rooms_until_cancelled, rt, settings)
-    except KeyboardInterrupt:
-        _say(rt, "stopped")
+    _say(rt, "stopped")
 
 
 def _local_admin_key(data_dir: Path) -> str:
@@ -132,6 +142,7 @@ async def _start_hub(rt: Runtime, nursery: trio.Nursery, port: int) -> str | Non
 
 async def _up(rt: Runtime, settings: Settings, hub_port: int, profile: str) -> None:
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(_until_signalled, nursery)
         urls = await nursery.start(partial(serve_rooms, settings))
         hub_url = await _start_hub(rt, nursery, hub_port)
         _next_steps(rt, settings, urls[0], hub_url, profile)
@@ -152,7 +163,7 @@ def _next_steps(
     _say(rt, "Next, in another terminal:")
     _say(rt, f"  KEY=$(hmctl --profile {profile} admin tenants create alice -q)")
     _say(rt, f'  hmctl --profile alice init --service {rooms_url} --api-key "$KEY"')
-    _say(rt, "  hmctl --profile alice room create ./my-scope-agent --name demo")
+    _say(rt, "  hmctl --profile alice room create ./agents/default-scope --name demo --no-llm")
     _say(rt, "Ready. Press Ctrl-C to stop.")
 
 
@@ -196,7 +207,6 @@ def up(
     data = data_dir or default_data_dir()
     data.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings = _settings("127.0.0.1", rooms_port, data, _local_admin_key(data))
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         trio.run(_up, rt, settings, hub_port, admin_profile)
-    except KeyboardInterrupt:
-        _say(rt, "stopped")
+    _say(rt, "stopped")

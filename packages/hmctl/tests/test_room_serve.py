@@ -1,0 +1,136 @@
+"""``hmctl rooms serve`` and ``hmctl up`` as real processes; local state edge cases."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+_spec = importlib.util.spec_from_file_location(
+    "room_support", Path(__file__).with_name("room_support.py")
+)
+sup = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sup)
+room_env, world = sup.room_env, sup.world
+
+HMCTL = str(Path(sys.executable).with_name("hmctl"))
+
+
+class Process:
+    """A console-script process whose output lines are read in a thread (bounded waits)."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [HMCTL, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.05, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"{text!r} not printed; got {self.seen}")
+
+    def interrupt(self, timeout: float = 30) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+
+
+class Cli(sup.World):
+    """CliRunner invocations without a server started by the test."""
+
+    def __init__(self) -> None:
+        self.runner = sup.CliRunner()
+
+
+def test_rooms_serve_runs_and_prints_its_dev_root(room_env):
+    data = room_env / "served"
+    proc = Process("rooms", "serve", "--port", "0", "--data-dir", str(data))
+    try:
+        url = proc.wait_for("Room service listening on").rsplit(" ", 1)[1]
+        root = proc.wait_for("Dev attestation root:").rsplit(" ", 1)[1]
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{url}/v1/healthz", timeout=10).json()["status"] == "ok"
+        assert root == sup.load_or_create_dev_provider(data, "{}").root_public_key_b64()
+    finally:
+        assert proc.interrupt() == 0
+    assert "stopped" in proc.wait_for("stopped", timeout=5)
+    assert oct(data.stat().st_mode & 0o777) == oct(0o700)
+
+
+def test_rooms_serve_refuses_a_public_bind_without_admin_key(world):
+    result = world.run("rooms", "serve", "--host", "0.0.0.0", "--port", "0")
+    assert result.exit_code == 2
+    assert "non-loopback bind requires an admin key" in result.stderr
+    assert "HIVEMIND_ADMIN_KEY" in result.stderr
+
+
+def test_up_starts_hub_and_rooms_and_saves_an_admin_profile(room_env):
+    proc = Process("up", "--rooms-port", "0", "--hub-port", "0", "--data-dir", str(room_env / "d"))
+    try:
+        rooms_line = proc.wait_for("Room service:")
+        hub_line = proc.wait_for("Hub")
+        proc.wait_for("Ready.")
+        rooms_url = rooms_line.split()[2]
+        assert rooms_url.startswith("http://127.0.0.1:")
+        assert hub_line.startswith(("Hub:          ws://127.0.0.1:", "Hub: not available"))
+        w = Cli()
+        created = w.json("--profile", "local-admin", "admin", "tenants", "create", "alice")
+        assert created["api_key"].startswith("hmk_")
+        w.ok("--profile", "alice", "init", "--service", rooms_url, "--api-key", created["api_key"])
+        # up trusted its own dev root, so the attestation verifies (hash approved with -y)
+        assert w.json("--profile", "alice", "-y", "trust", "attest")["platform"] == "dev"
+    finally:
+        assert proc.interrupt() == 0
+
+
+def test_corrupt_local_state_is_reported_not_crashed(world, room_env):
+    world.tenant("alice")
+    profile = room_env / "config" / "hivemind" / "profiles" / "alice.json"
+    profile.write_text("{not json")
+    result = world.run("--profile", "alice", "whoami")
+    assert result.exit_code == 5
+    assert "not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+    left = [p.name for p in profile.parent.iterdir() if p.name.startswith(".")]
+    assert left == []  # atomic writes leave no temporary files behind
+
+
+def test_no_color_output_has_no_escape_codes(world, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    world.tenant("alice")
+    out = world.ok("--profile", "alice", "doctor").stdout
+    assert "\x1b[" not in out
+    assert "OK" in out

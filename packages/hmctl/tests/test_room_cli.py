@@ -642,3 +642,82 @@ def test_admin_key_from_environment_and_admin_profile(world, monkeypatch):
     world.ok("--profile", "ops", "init", "--service", world.url, "--api-key", sup.ADMIN)
     assert world.json("--profile", "ops", "admin", "tenants", "list")["tenants"] == []
     assert world.json("--profile", "ops", "whoami")["role"] == "admin"
+
+
+def test_artifacts_are_fetched_after_verification(ready, tmp_path):
+    w = ready
+    agents = tmp_path / "my-agents"
+    (agents / "sdk").mkdir(parents=True)
+    (agents / "sdk" / "hivemind_agent.py").write_bytes(
+        (sup.AGENTS / "sdk" / "hivemind_agent.py").read_bytes()
+    )
+    report = agents / "report-query"
+    report.mkdir()
+    (report / "Dockerfile").write_text(
+        'FROM hivemind/agent-base:bookworm\nCMD ["python3", "/agent/main.py"]\n'
+    )
+    (report / "main.py").write_text(
+        "from hivemind_agent import Bridge\n"
+        "bridge = Bridge()\n"
+        "prompt = str(bridge.inputs().get('prompt', ''))\n"
+        "bridge.upload_artifact('report.txt', ('report for: ' + prompt).encode())\n"
+        "bridge.finish('see report.txt')\n"
+    )
+    created = w.json(
+        "--profile",
+        "alice",
+        "-y",
+        "room",
+        "create",
+        str(sup.AGENTS / "default-scope"),
+        "--query-agent",
+        str(report),
+        "--no-llm",
+    )
+    out = w.json("--profile", "bob", "-y", "room", "ask", created["link"], "q3 numbers", "--fetch")
+    assert out["attestation_ok"] is True
+    assert out["artifacts"] == ["report.txt"]
+    saved = Path(out["fetched"][0]["path"])
+    assert saved == Path("hivemind-artifacts") / out["run_id"] / "report.txt"
+    assert saved.read_text() == "report for: q3 numbers"
+    again = w.json(
+        "runs",
+        "artifacts",
+        out["run_id"],
+        "--room",
+        created["link"],
+        "--fetch",
+        str(tmp_path / "copy"),
+    )
+    assert (tmp_path / "copy" / out["run_id"] / "report.txt").read_text() == saved.read_text()
+    assert again["fetched"][0]["size"] == len("report for: q3 numbers")
+
+
+def test_progress_line_shows_stage_elapsed_and_budget():
+    import io
+
+    from hmctl._cmd_room import _Progress
+    from hmctl._runtime import Runtime
+    from hmctl.client import RunBudget
+    from rich.console import Console
+
+    buf = io.StringIO()
+    rt = Runtime(console=Console(file=buf, force_terminal=True, width=120))
+    run = {
+        "run_id": "abc123abc123",
+        "status": "running",
+        "scope_started_at": 1.0,
+        "scope_ended_at": 2.0,
+        "query_started_at": 2.0,
+        "usage": {"llm_calls": 3, "total_tokens": 1200},
+    }
+    with _Progress(rt, RunBudget(max_llm_calls=60, max_tokens=5000)) as progress:
+        progress.update(run, 7.4)
+        progress._live.refresh()
+    text = buf.getvalue()
+    assert "query" in text
+    assert "7s" in text
+    assert "LLM calls 3/60" in text
+    assert "tokens 1200/5000" in text
+    quiet = Runtime(json_output=True, console=Console(file=io.StringIO(), force_terminal=True))
+    assert _Progress(quiet, RunBudget())._live is None

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ._room_base import RoomGroup, json_option, kv_table, options, runtime
-from .client import UsageProblem, fetch_artifacts, resolve_target, run_stage
+from .client import UsageProblem, artifact_names, fetch_artifacts, resolve_target, run_stage
 from .client.rooms import upload_agent
 
 __all__ = ["agents", "runs"]
@@ -236,17 +236,15 @@ def runs_artifacts(ctx: click.Context, run_id: str, room: str | None, target: Pa
     rt = runtime(ctx)
     with _runs_api(ctx, room) as api:
         run = api.get(f"/v1/runs/{run_id}")
-        items = run.get("artifacts") or []
+        items = artifact_names(run)
         if target is not None and not items:
             raise UsageProblem(f"run {run_id} has no artifacts you can see")
         fetched = fetch_artifacts(api, run, target) if target is not None else []
 
     def human(c: Console) -> None:
-        table = Table("FILE", "TYPE", "SIZE")
-        for a in items:
-            table.add_row(
-                Text(str(a.get("filename"))), str(a.get("content_type")), str(a.get("size_bytes"))
-            )
+        table = Table("FILE")
+        for name in items:
+            table.add_row(Text(name))
         c.print(table)
         for f in fetched:
             c.print(f"saved {f['path']}", markup=False)

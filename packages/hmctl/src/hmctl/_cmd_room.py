@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from .client import (
     TrustRefused,
     UsageProblem,
     VerifiedRoom,
+    artifact_names,
     create_room,
     fetch_artifacts,
     local_agent_view,
@@ -419,7 +419,7 @@ class _Progress:
 
     def __init__(self, rt: Runtime, budget: RunBudget) -> None:
         self._budget = budget
-        enabled = not rt.json_output and sys.stdout.isatty()
+        enabled = not rt.json_output and rt.console.is_terminal
         self._live = Live(Text(""), console=rt.console, transient=True) if enabled else None
 
     def __enter__(self) -> _Progress:
@@ -578,7 +578,7 @@ def _print_answer(
         "status": run.get("status"),
         "run_id": run.get("run_id"),
         "output": run.get("output"),
-        "artifacts": run.get("artifacts") or [],
+        "artifacts": artifact_names(run),
         "fetched": fetched,
         "attestation_ok": body is not None,
         "attestation_label": label,

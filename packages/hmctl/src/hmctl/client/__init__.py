@@ -34,6 +34,7 @@ from .errors import (
 from .rooms import RoomSpec, RoomTarget, create_room, resolve_target, sign_trust_update
 from .runs import (
     RunBudget,
+    artifact_names,
     fetch_artifacts,
     local_agent_view,
     run_stage,
@@ -77,6 +78,7 @@ __all__ = [
     "VerifiedRoom",
     "VerifiedService",
     "acceptance_key",
+    "artifact_names",
     "atomic_write",
     "create_room",
     "fetch_artifacts",

@@ -22,6 +22,7 @@ from .errors import NetworkFailure, RunTimeout, ServiceError, UsageProblem
 
 __all__ = [
     "RunBudget",
+    "artifact_names",
     "fetch_artifacts",
     "local_agent_view",
     "run_stage",
@@ -184,6 +185,16 @@ def wait_for_run(
         sleep(min(interval, max(0.05, deadline_seconds - elapsed)))
 
 
+def artifact_names(run: Mapping[str, Any]) -> list[str]:
+    """The artifact file names a run lists (plain names or ``{"filename": ...}`` objects)."""
+    names = []
+    for item in run.get("artifacts") or []:
+        name = item.get("filename", "") if isinstance(item, dict) else item
+        if isinstance(name, str) and name:
+            names.append(name)
+    return names
+
+
 def fetch_artifacts(api: RoomApi, run: Mapping[str, Any], target: Path) -> list[dict[str, Any]]:
     """Download every listed artifact of a run into ``target/<run_id>/``.
 
@@ -191,8 +202,7 @@ def fetch_artifacts(api: RoomApi, run: Mapping[str, Any], target: Path) -> list[
     """
     fetched = []
     folder = target / str(run["run_id"])
-    for item in run.get("artifacts") or []:
-        name = str(item.get("filename", ""))
+    for name in artifact_names(run):
         if not _SAFE_NAME.fullmatch(name):
             continue
         data = api.request("GET", f"/v1/runs/{run['run_id']}/artifacts/{name}", raw=True)

@@ -15,7 +15,7 @@ import trio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from .api import all_routes
 from .api._errors import exception_handlers
@@ -23,6 +23,7 @@ from .api._services import Services
 from .api.openapi import build_openapi
 from .api.system import VERSION
 from .attestation import AttestationService
+from .hive import hive_endpoint
 from .pipeline import default_engine, recover_interrupted
 from .settings import Settings
 from .vault import DEFAULT_KDF, KdfParams
@@ -97,4 +98,6 @@ def create_app(
     document["paths"]["/openapi.json"] = build_openapi(routes[-1:], VERSION)["paths"][
         "/openapi.json"
     ]
+    # The HiveMind node endpoint hubs link to (hub upstream links connect to "/").
+    routes += [WebSocketRoute("/", hive_endpoint), WebSocketRoute("/v1/hive/", hive_endpoint)]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=exception_handlers())

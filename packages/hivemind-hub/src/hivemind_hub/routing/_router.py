@@ -62,6 +62,8 @@ __all__ = ["UPSTREAM", "PeerState", "Router"]
 #: Marker for "the parent hub" in the open-query table.
 UPSTREAM: Final = "<upstream>"
 QUERY_KEY: Final = "hivemind_query"
+#: Room requests (QUERY-wrapped) relayed to a linked room service.
+ROOM_NAMESPACE: Final = "hivemind.room."
 _WRAPPERS: Final = frozenset({MessageType.BROADCAST, MessageType.PROPAGATE, MessageType.ESCALATE})
 
 
@@ -338,6 +340,9 @@ class Router:
         inner = msg.inner
         if inner.msg_type is not MessageType.BUS:
             return []
+        denied = self._review_room_request(state, client, inner.payload)
+        if denied is not None:
+            return denied
         qid = self._query_id(msg, state.peer)
         self.open_queries[qid] = state.peer
         meta = {**_plain(msg.metadata), "query_id": qid, "originator_peer": state.peer}
@@ -355,6 +360,24 @@ class Router:
         if not actions:
             return [SendToPeer(state.peer, self._timeout(qid, state.peer))]
         return actions
+
+    def _review_room_request(
+        self, state: PeerState, client: Client, payload: Any
+    ) -> list[Action] | None:
+        """Admit a relayed ``hivemind.room.*`` request through the policy chain.
+
+        Room requests ride in QUERY envelopes towards a linked room service;
+        the chain (``allowed_types``) decides which clients may send them.
+        Their sealed content is relayed unchanged: None means admitted.
+        """
+        kind = payload.get("type") if isinstance(payload, Mapping) else None
+        if not isinstance(kind, str) or not kind.startswith(ROOM_NAMESPACE):
+            return None
+        decision = self.chain.review(client, _plain(payload))
+        if decision.allowed:
+            return None
+        notice = policy_denied_message(decision, denied_type=kind, peer=state.peer)
+        return [SendToPeer(state.peer, HiveMessage(MessageType.BUS, notice))]
 
     def _timeout(self, qid: str, origin: str) -> HiveMessage:
         notice = bus_message(

@@ -721,3 +721,40 @@ def test_progress_line_shows_stage_elapsed_and_budget():
     assert "tokens 1200/5000" in text
     quiet = Runtime(json_output=True, console=Console(file=io.StringIO(), force_terminal=True))
     assert _Progress(quiet, RunBudget())._live is None
+
+
+def test_json_mode_reports_errors_as_json(ready):
+    w = ready
+    link = w.create_room()["link"]
+    forged = link.replace("owner_pubkey=", "owner_pubkey=A").replace("%3D", "", 1)
+    result = w.run("--json", "--profile", "bob", "room", "inspect", forged)
+    assert result.exit_code == 2  # the link itself is malformed now
+    assert json.loads(result.stdout)["exit_code"] == 2
+    result = w.run("--json", "--profile", "bob", "room", "ask", link, "hi")
+    assert result.exit_code == 9  # JSON mode never prompts: not accepted yet
+    body = json.loads(result.stdout)
+    assert body["exit_code"] == 9
+    assert "not accepted" in body["error"]
+    assert "room accept" in body["hint"]
+
+
+def test_private_paths_stay_out_of_the_attested_digest(ready):
+    w = ready
+    created = w.json(
+        "--profile",
+        "alice",
+        "-y",
+        "room",
+        "create",
+        str(sup.AGENTS / "default-scope"),
+        "--query-agent",
+        str(sup.AGENTS / "dinner-negotiation"),
+        "--query-private",
+        "bob.json",
+        "--no-llm",
+    )
+    room = w.json("--profile", "bob", "room", "inspect", created["link"])
+    query = room["agents"]["query"]
+    assert query["files_digest_sha256"] != query["attested_files_digest_sha256"]
+    files = w.json("--profile", "alice", "agents", "files", query["agent_id"])["files"]
+    assert {f["path"]: f["attestable"] for f in files}["bob.json"] is False

@@ -170,6 +170,10 @@ def _read_text(path: str | None) -> str | None:
 )
 @click.option("--scope-private", multiple=True, help="Path inside the scope agent kept private.")
 @click.option("--query-agent", default=None, help="Fix the query agent: an agent id or a path.")
+@click.option("--query-private", multiple=True, help="Path inside the query agent kept private.")
+@click.option(
+    "--mediator-private", multiple=True, help="Path inside the mediator agent kept private."
+)
 @click.option(
     "--uploadable-query",
     is_flag=True,
@@ -252,7 +256,11 @@ def room_create(ctx: click.Context, scope: str, **o: Any) -> None:
         allowed_composes=o["allowed_compose"],
         allowed_tables=o["allowed_table"],
         agent_timeout=o["agent_timeout"],
-        private_paths={"scope": o["scope_private"]},
+        private_paths={
+            "scope": o["scope_private"],
+            "query": o["query_private"],
+            "mediator": o["mediator_private"],
+        },
     )
     owner_key = opts.state.owner_key(profile.name, create=True)
     assert owner_key is not None
@@ -547,12 +555,19 @@ def room_ask(ctx: click.Context, room_ref: str, question: str, **o: Any) -> None
         if query_view is None and verified.manifest["query"]["mode"] != "fixed":
             query_view = _query_agent_view(api, str(run.get("agent_id") or ""))
         pinned = dict.fromkeys(("scope", "query", "mediator"), o["model"]) if o["model"] else {}
+        failed = run.get("status") == "failed"
+        if failed and not run.get("attestation"):
+            raise RunFailed(
+                f"run {run_id} failed (unsigned): {run.get('error') or 'no detail'}",
+                run_id=run_id,
+                hint=f"details: hmctl runs show {run_id}",
+            )
         body = verify_run(
             run, room=verified, prompt=question, query_agent=query_view, pinned_models=pinned
         )
-        if run.get("status") == "failed":
+        if failed:
             raise RunFailed(
-                f"run {run_id} failed: {run.get('error') or 'no detail'}",
+                f"run {run_id} failed: {run.get('error') or 'no detail'} (failure signed)",
                 run_id=run_id,
                 hint=f"details: hmctl runs show {run_id}",
             )

@@ -24,6 +24,7 @@ the same meanings where they overlap):
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -176,7 +177,11 @@ class RoomCommand(click.Command):
         try:
             return super().invoke(ctx)
         except RoomClientError as exc:
-            raise translate_client_error(exc) from None
+            error = translate_client_error(exc)
+            if get_runtime(ctx).json_output:
+                body = {"error": exc.message, "hint": exc.hint, "exit_code": error.exit_code}
+                click.echo(json.dumps(body, sort_keys=True))
+            raise error from None
 
 
 class RoomGroup(HubGroup):

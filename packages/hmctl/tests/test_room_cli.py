@@ -506,6 +506,14 @@ def test_dev_attestation_for_a_remote_service_is_refused(ready):
             verify_service(api, LocalState(), TrustOptions(assume_yes=True))
         assert "not on this machine" in caught.value.message
         assert "--allow-dev-attestation" in caught.value.hint
+        from hmctl._room_base import translate_client_error
+
+        shown = translate_client_error(caught.value)
+        assert shown.exit_code == 9
+        assert shown.message.splitlines() == [
+            caught.value.message,
+            f"hint: {caught.value.hint}",
+        ]
         allowed = verify_service(api, LocalState(), TrustOptions(assume_yes=True, allow_dev=True))
         assert allowed.label == "unattested"
     real.close()
@@ -758,3 +766,33 @@ def test_private_paths_stay_out_of_the_attested_digest(ready):
     assert query["files_digest_sha256"] != query["attested_files_digest_sha256"]
     files = w.json("--profile", "alice", "agents", "files", query["agent_id"])["files"]
     assert {f["path"]: f["attestable"] for f in files}["bob.json"] is False
+
+
+def test_add_data_from_a_file_with_metadata(ready, tmp_path):
+    w = ready
+    room_id = w.create_room()["room_id"]
+    note = tmp_path / "note.md"
+    note.write_text("Quarterly numbers: up 4%.\n")
+    w.ok(
+        "--profile",
+        "alice",
+        "room",
+        "add-data",
+        room_id,
+        "--file",
+        str(note),
+        "--meta",
+        "kind=report",
+        "--meta",
+        "q=3",
+    )
+    items = w.json("--profile", "alice", "room", "data", room_id, "--show-text")["items"]
+    assert [(i["text"], i["metadata"]) for i in items] == [
+        (note.read_text(), {"kind": "report", "q": "3"})
+    ]
+    both = w.run("--profile", "alice", "room", "add-data", room_id, "x", "--file", str(note))
+    assert both.exit_code == 2
+    bad_meta = w.run("--profile", "alice", "room", "add-data", room_id, "x", "--meta", "novalue")
+    assert bad_meta.exit_code == 2
+    assert "KEY=VALUE" in bad_meta.stderr
+    assert "text" not in w.json("--profile", "alice", "room", "data", room_id)["items"][0]

@@ -362,6 +362,9 @@ def _accept(ctx: click.Context, verified: VerifiedRoom, *, ask: bool) -> bool:
     """Record acceptance; with ``ask`` the user must say yes (or have passed -y)."""
     rt, opts = runtime(ctx), options(ctx)
     name = opts.profile_name()
+    if ask and opts.yes and not rt.json_output:
+        rt.err_console.print(_summary_panel(verified))
+        rt.err_console.print("Accepted with -y.", markup=False)
     if ask and not opts.yes:
         if rt.json_output:
             raise TrustRefused(

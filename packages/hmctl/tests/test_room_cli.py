@@ -796,3 +796,13 @@ def test_add_data_from_a_file_with_metadata(ready, tmp_path):
     assert bad_meta.exit_code == 2
     assert "KEY=VALUE" in bad_meta.stderr
     assert "text" not in w.json("--profile", "alice", "room", "data", room_id)["items"][0]
+
+
+def test_oversized_answers_are_not_read_to_the_end(ready):
+    from hmctl.client import NetworkFailure, RoomApi
+
+    with RoomApi(ready.url, max_response_bytes=64) as api, pytest.raises(NetworkFailure) as caught:
+        api.get("/openapi.json")
+    assert "more than 64 bytes" in caught.value.message
+    with RoomApi(ready.url) as api:
+        assert "paths" in api.get("/openapi.json")

@@ -9,6 +9,7 @@ never appear in messages or reprs.
 from __future__ import annotations
 
 import io
+import json as _json
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,6 +105,7 @@ class RoomApi:
         payer_key: a tenant key sent as ``X-Hivemind-Api-Key`` (participant runs).
         timeout: per-request timeout in seconds.
         transport: an httpx transport (tests may pass one).
+        max_response_bytes: the largest answer read (artifacts are at most 25 MiB).
     """
 
     def __init__(
@@ -114,8 +116,10 @@ class RoomApi:
         payer_key: str = "",
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.service = service.rstrip("/")
+        self.max_response_bytes = max_response_bytes
         headers = {"Accept": "application/json", "User-Agent": "hmctl"}
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
@@ -159,9 +163,10 @@ class RoomApi:
             ServiceError: (or a subclass) a non-2xx answer.
         """
         try:
-            response = self._client.request(
+            with self._client.stream(
                 method, path, json=json, params=params, headers=headers, data=data, files=files
-            )
+            ) as response:
+                content = self._read_bounded(response)
         except httpx.TimeoutException:
             raise NetworkFailure(
                 f"{self.service} did not answer in time",
@@ -173,13 +178,24 @@ class RoomApi:
                 hint="check the service URL and that the service is running",
             ) from None
         if response.status_code >= 400:
-            raise _error(response)
+            raise _error(response.status_code, content, response.reason_phrase)
         if raw:
-            return response.content
+            return content
         try:
-            return response.json()
+            return _json.loads(content)
         except ValueError:
             raise ServiceError(response.status_code, "the answer is not JSON") from None
+
+    def _read_bounded(self, response: httpx.Response) -> bytes:
+        chunks, size = [], 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                raise NetworkFailure(
+                    f"{self.service} sent more than {self.max_response_bytes} bytes; stopped"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def get(self, path: str, **params: Any) -> Any:
         """``GET path`` with query parameters (None values dropped)."""
@@ -197,11 +213,10 @@ class RoomApi:
         return self.get(f"/v1/rooms/{room_id}/attest", nonce=nonce.hex() if nonce else None)
 
 
-def _error(response: httpx.Response) -> ServiceError:
-    status = response.status_code
+def _error(status: int, content: bytes, reason: str) -> ServiceError:
     try:
-        detail = response.json().get("detail", "")
+        detail = _json.loads(content).get("detail", "")
     except (ValueError, AttributeError):
-        detail = response.text[:200] or response.reason_phrase
+        detail = content[:200].decode("utf-8", "replace") or reason
     cls = _STATUS_CLASSES.get(status, ServiceError)
     return cls(status, detail, hint=_HINTS.get(status, ""))

@@ -806,3 +806,45 @@ def test_oversized_answers_are_not_read_to_the_end(ready):
     assert "more than 64 bytes" in caught.value.message
     with RoomApi(ready.url) as api:
         assert "paths" in api.get("/openapi.json")
+
+
+def test_trust_hash_pins_exactly_one_compose_hash(world, monkeypatch):
+    world.trust_dev_root()
+    world.tenant("alice")
+    monkeypatch.setenv("HIVEMIND_TRUST_HASH", "ab" * 32)
+    wrong = world.run("trust", "attest")
+    assert wrong.exit_code == 9
+    assert "HIVEMIND_TRUST_HASH" in wrong.stderr
+    assert world.json("trust", "show")["services"] == {}
+    live = wrong.stderr.split("runs compose hash ")[1].split(",")[0]
+    assert len(live) == 64
+    monkeypatch.setenv("HIVEMIND_TRUST_HASH", live)
+    assert world.json("trust", "attest")["compose_hash"] == live
+
+
+def test_replayed_or_edited_attestation_is_invalid(ready):
+    from hmctl._room_base import translate_client_error
+    from hmctl.client import AttestationInvalid, LocalState, RoomApi, TrustOptions, verify_service
+
+    real = httpx.HTTPTransport()
+
+    class Replay(httpx.BaseTransport):  # answers every nonce with the first document it saw
+        first = None
+
+        def handle_request(self, request):
+            response = real.handle_request(request)
+            response.read()
+            if request.url.path == "/v1/attestation":
+                if Replay.first is None:
+                    Replay.first = response.content
+                return httpx.Response(200, content=Replay.first)
+            return response
+
+    api = RoomApi(ready.url, transport=Replay())
+    with api:
+        verify_service(api, LocalState(), TrustOptions(assume_yes=True))  # fresh: fine
+        with pytest.raises(AttestationInvalid) as caught:
+            verify_service(api, LocalState(), TrustOptions(assume_yes=True))  # replayed
+    real.close()
+    assert "nonce" in caught.value.message
+    assert translate_client_error(caught.value).exit_code == 11

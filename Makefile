@@ -7,7 +7,7 @@ PY := $(CURDIR)/.venv/bin/python
 INTEROP_VENV := $(CURDIR)/.cache/interop-venv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install interop-venv test lint demo bench bench-proto bench-rooms vectors clean
+.PHONY: install interop-venv test lint demo bench bench-proto bench-rooms vectors conformance clean
 
 install: .venv/.installed
 
@@ -54,6 +54,11 @@ bench-proto: install interop-venv
 # Sandbox runner overhead (docker, bwrap, local) against starting the same sandbox directly.
 bench-rooms: install
 	$(PY) bench/rooms/run.py $(BENCH_ROOMS_ARGS)
+
+# The conformance suite against the built-in reference hub and echo testee
+# (every profile); CONFORMANCE_ARGS adds options, e.g. --json report.json.
+conformance: install
+	$(CURDIR)/.venv/bin/hivemind-conformance reference --profile N $(CONFORMANCE_ARGS)
 
 clean:
 	rm -rf .venv .cache

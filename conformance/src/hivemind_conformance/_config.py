@@ -41,6 +41,7 @@ class RunConfig:
         max_frame_bytes: the largest frame the hub accepts (H46).
         handshake_timeout: the hub's handshake timeout (H47).
         nonce_samples: how many frames H19/C12 collect.
+        bulk_rate: the pace of bulk sends, frames per second.
         concurrency: cases run at once.
         site_id: the site id the client under test announces (client mode).
     """
@@ -59,5 +60,7 @@ class RunConfig:
     max_frame_bytes: int = 10 * 1024 * 1024
     handshake_timeout: float = 10.0
     nonce_samples: int = 1000
+    #: Sustained frames per second the suite sends in bulk cases (peers rate-limit).
+    bulk_rate: float = 100.0
     concurrency: int = 4
     site_id: str | None = None

@@ -6,6 +6,8 @@ Importing this package registers the cases; ``HUB_CASES`` and
 
 from __future__ import annotations
 
+import re
+
 from . import (  # noqa: F401 (imported to register their cases)
     c01_transport,
     c03_handshake,
@@ -20,7 +22,13 @@ from . import (  # noqa: F401 (imported to register their cases)
 )
 from ._registry import CLIENT_CASES, HUB_CASES
 
-HUB_CASES.sort(key=lambda c: c.id)
-CLIENT_CASES.sort(key=lambda c: c.id)
+
+def _natural(case_id: str) -> list[int | str]:
+    """Sort ``hub/3.11/...`` after ``hub/3.9/...``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", case_id)]
+
+
+HUB_CASES.sort(key=lambda c: _natural(c.id))
+CLIENT_CASES.sort(key=lambda c: _natural(c.id))
 
 __all__ = ["CLIENT_CASES", "HUB_CASES"]

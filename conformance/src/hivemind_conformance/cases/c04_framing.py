@@ -114,7 +114,9 @@ async def nonces(ctx: ClientContext) -> Outcome:
     count = ctx.config.nonce_samples
     seen: set[bytes] = set()
     size = nonce_size(session.keys.cipher)
+    began = trio.current_time()
     for start in range(0, count, 50):
+        await trio.sleep_until(began + start / ctx.config.bulk_rate)
         batch = min(50, count - start)
         for i in range(batch):
             await session.send(ctx.echo_message({"n": start + i}))

@@ -23,7 +23,9 @@ _SEALED_KEYS = {"ciphertext", "tag", "nonce"}
 async def _raw_replies(ctx: HubContext, session: Session, count: int) -> list[str | bytes]:
     """Send ``count`` echo requests and return the raw frames of their replies."""
     frames: list[str | bytes] = []
+    began = trio.current_time()
     for start in range(0, count, 50):
+        await trio.sleep_until(began + start / ctx.config.bulk_rate)
         batch = min(50, count - start)
         for i in range(batch):
             await session.send(ctx.echo_message(session, {"n": start + i}))

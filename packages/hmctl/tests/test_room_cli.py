@@ -848,3 +848,15 @@ def test_replayed_or_edited_attestation_is_invalid(ready):
     real.close()
     assert "nonce" in caught.value.message
     assert translate_client_error(caught.value).exit_code == 11
+
+
+def test_owner_asks_own_room_by_id_without_acceptance(ready):
+    w = ready
+    room_id = w.create_room()["room_id"]
+    w.ok("--profile", "alice", "room", "add-data", room_id, "Owner-only note")
+    out = w.json("--profile", "alice", "room", "ask", room_id, "What do the notes say?")
+    assert out["attestation_ok"] is True
+    assert "Owner-only note" in out["output"]
+    other = w.run("--profile", "bob", "room", "ask", room_id, "hi")
+    assert other.exit_code == 2  # Bob has no owner key for a bare id: he needs a link
+    assert "hmroom://" in other.stderr

@@ -64,7 +64,7 @@ def room() -> None:
     """Create, share, verify and ask attested rooms."""
 
 
-# -- helpers ------------------------------------------------------------------------
+# -- shared pieces-------------------------------------------------------------------
 
 
 def _owner_profile(opts: RoomOptions) -> Profile:

@@ -183,7 +183,7 @@ async def running_room_service(
 
 
 @asynccontextmanager
-async def running_hub(data: Path, config: Any) -> AsyncIterator[Any]:
+async def running_hub(data: Path, config: Any, **serve_kwargs: Any) -> AsyncIterator[Any]:
     """Serve a hub with an SQLite store in ``data``; yields the ``ServingHub``."""
     from hivemind_hub.serve import serve_hub
     from hivemind_hub.store import SQLiteClientStore
@@ -193,7 +193,11 @@ async def running_hub(data: Path, config: Any) -> AsyncIterator[Any]:
         async with trio.open_nursery() as nursery:
             serving = await nursery.start(
                 lambda task_status: serve_hub(
-                    config, data=data / "identity", store=store, task_status=task_status
+                    config,
+                    data=data / "identity",
+                    store=store,
+                    task_status=task_status,
+                    **serve_kwargs,
                 )
             )
             try:

@@ -63,7 +63,20 @@ def _common(fn: Any) -> Any:
         ),
         click.option("--seed", type=int, default=None, help="seed (random when omitted)"),
         click.option("--concurrency", type=int, default=4, show_default=True),
-        click.option("--nonce-samples", type=int, default=1000, show_default=True),
+        click.option(
+            "--nonce-samples",
+            type=int,
+            default=1000,
+            show_default=True,
+            help="frames collected by the nonce checks (H19, C12)",
+        ),
+        click.option(
+            "--bulk-rate",
+            type=float,
+            default=100.0,
+            show_default=True,
+            help="frames per second in bulk checks (stay under the peer's rate limit)",
+        ),
         click.option("--verbose", "-v", is_flag=True),
     ]
     for option in reversed(options):
@@ -171,6 +184,7 @@ def _config(target: str, opts: dict[str, Any]) -> RunConfig:
         max_frame_bytes=opts.pop("max_frame_bytes", 10 * 1024 * 1024),
         handshake_timeout=opts.pop("handshake_timeout", 10.0),
         nonce_samples=opts["nonce_samples"],
+        bulk_rate=opts["bulk_rate"],
         concurrency=opts["concurrency"],
     )
 

@@ -44,7 +44,7 @@ def reference_clients() -> dict[str, ClientRecord]:
 def reference_hub_config(**changes: Any) -> ReferenceHubConfig:
     """A reference hub suited to the suite: short timeouts, small frames."""
     config = ReferenceHubConfig(
-        clients=reference_clients(), handshake_timeout=3.0, max_frame_bytes=SMALL_FRAME
+        clients=reference_clients(), handshake_timeout=5.0, max_frame_bytes=SMALL_FRAME
     )
     return dataclasses.replace(config, **changes)
 

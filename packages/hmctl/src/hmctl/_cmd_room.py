@@ -22,6 +22,7 @@ from ._room_base import (
     runtime,
 )
 from ._runtime import Runtime
+from ._via_hub import ask_via_hub
 from .client import (
     AccessRefused,
     NotFound,
@@ -509,6 +510,9 @@ def _query_agent_view(api: RoomApi, agent_id: str) -> dict[str, Any]:
 @click.option(
     "--fetch", is_flag=True, help="Download the run's artifacts to ./hivemind-artifacts/."
 )
+@click.option("--via-hub", default=None, help="Ask through this hub (ws://...), sealed end to end.")
+@click.option("--access-key", default=None, help="Satellite access key at the --via-hub hub.")
+@click.option("--password", default=None, help="Satellite password at the --via-hub hub.")
 @json_option
 @click.pass_context
 def room_ask(ctx: click.Context, room_ref: str, question: str, **o: Any) -> None:
@@ -527,6 +531,9 @@ def room_ask(ctx: click.Context, room_ref: str, question: str, **o: Any) -> None
             "asking needs your own tenant key to pay for the run",
             hint="run: hmctl init --service URL --api-key hmk_... (or hmctl signup NAME)",
         )
+    if o["via_hub"]:
+        ask_via_hub(rt, opts, target, question, o)
+        return
     verified = _verify(ctx, target)
     if verified.revoked:
         raise TrustRefused(f"room {verified.room_id} has been revoked")

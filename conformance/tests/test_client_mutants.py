@@ -219,6 +219,10 @@ def ignores_bad_frames(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(_connection.Connection, "receive_frame", receive)
 
 
+def accepts_cleartext(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(_connection.Connection, "_check_cleartext", lambda self, inp: None)
+
+
 # -- other runners --------------------------------------------------------------
 
 
@@ -346,7 +350,8 @@ MUTANTS = [
     ClientMutant("reuses_key", ("C18",), runner=reuses_key),
     ClientMutant("material_loop", ("C21",), runner=material_loop),
     ClientMutant("never_aborts", ("C22", "CN01"), runner=never_aborts, noise=True),
-    ClientMutant("ignores_bad_frames", ("CN02",), patch=ignores_bad_frames, noise=True),
+    ClientMutant("ignores_bad_frames", ("CN02", "CX01"), patch=ignores_bad_frames, noise=True),
+    ClientMutant("accepts_cleartext", ("CX02",), patch=accepts_cleartext),
 ]
 
 

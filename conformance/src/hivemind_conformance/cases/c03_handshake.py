@@ -241,3 +241,18 @@ async def no_password_branch(ctx: ClientContext) -> Outcome:
             pass
     expect(shakes <= 1, "at most one HANDSHAKE in 6 s", f"{shakes}")
     return Outcome("closed" if conn.peer.closed else f"{shakes} HANDSHAKE, then silence")
+
+
+@client_case(
+    "client/3.1/CX01",
+    "3.1",
+    "garbage instead of the hub HELLO",
+    "A client MUST close the connection, without sending handshake material, when the hub's "
+    "first frame is not a JSON object.",
+    MUST,
+    S,
+)
+async def garbage_first(ctx: ClientContext) -> Outcome:
+    conn = await ctx.accept()
+    await conn.peer.send("this is not a hub HELLO {")
+    return await _expect_refusal(ctx, conn, "a garbage first frame")

@@ -158,3 +158,23 @@ async def unknown_envelope_keys(ctx: ClientContext) -> Outcome:
         echoed = None
     expect(echoed is not None, "the BUS echoed", "nothing")
     return Outcome("ignored")
+
+
+@client_case(
+    "client/4.1/CX02",
+    "4.1",
+    "cleartext BUS after keying",
+    "After keying, a client MUST NOT act on a cleartext message other than HELLO and HANDSHAKE.",
+    MUST,
+    S,
+)
+async def cleartext_after_keying(ctx: ClientContext) -> Outcome:
+    session = await ctx.session()
+    data = {"clear": ctx.rng(4).hex()}
+    await session.peer.send_plain(ctx.echo_message(data))
+    try:
+        echoed = await ctx.wait_echo(session, data, ctx.config.quiet_timeout)
+    except PeerClosed:
+        return Outcome("closed the connection")
+    expect(echoed is None, "the cleartext BUS ignored", "it was echoed")
+    return Outcome("ignored")

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import click
 
-from . import _hub_acl, _hub_ops  # noqa: F401  (registers the hub commands)
+from . import (  # noqa: F401  (registers the hub and rooms peers commands)
+    _cmd_peers,
+    _hub_acl,
+    _hub_ops,
+)
 from ._cmd_account import register as _register_account
 from ._cmd_admin import admin
 from ._cmd_agents import agents, runs

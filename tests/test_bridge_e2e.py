@@ -203,3 +203,50 @@ async def test_ask_through_two_hubs_sealed_end_to_end(
             for path in hub_dir.rglob("*"):
                 if path.is_file():
                     assert secret.encode() not in path.read_bytes(), path
+
+
+async def test_sealed_query_agent_upload_through_a_hub(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An uploadable room: the participant's own query agent travels sealed and is attested."""
+    monkeypatch.setenv("HIVEMIND_RUNNER", await trio.to_thread.run_sync(demo.pick_runner))
+    for name in ("rooms", "hub"):
+        (tmp_path / name).mkdir()
+    admin = secrets.token_urlsafe(24)
+    archive = demo._pack_module().pack_agent(ROOT / "agents" / "simple-query")
+    question = "SELECT name, city FROM people"
+    seen: list[str] = []
+    with trio.fail_after(280):
+        async with demo.running_room_service(tmp_path / "rooms", admin, kdf=FAST_KDF) as base:
+            import httpx
+
+            async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+                sample = await demo.create_sample_room(http, admin, uploadable=True)
+            peers = PeerStore(tmp_path / "rooms")
+            peer = peers.add("hub")
+            peers.close()
+            config = demo.hub_config(
+                tmp_path / "hub",
+                room_port=int(base.rsplit(":", 1)[1]),
+                peer_key=peer.access_key,
+                peer_password=peer.password,
+            )
+            async with demo.running_hub(tmp_path / "hub", config) as hub:
+                await demo.wait_for(lambda: hub.hub.router.upstream_peer, 60)
+                _recorder(hub.hub, seen)
+                identity = _satellite(hub.hub, list(ROOM_TYPES))
+                async with open_hive(f"ws://127.0.0.1:{hub.port}", identity) as sat:
+                    bridge = RoomBridgeClient(
+                        sat, policy=demo.dev_policy(tmp_path / "rooms"), timeout=120
+                    )
+                    room = await bridge.verify_room(RoomLink.parse(sample["link"]))
+                    answer = await bridge.ask(
+                        room, question, payer_key=sample["payer_key"], agent_archive=archive
+                    )
+    assert answer.status == "completed"
+    assert "| Ann | Lisbon |" in answer.output
+    assert answer.body["agents"]["query"]["agent_id"] != sample["agents"]["query"]
+    memory = "\n".join(seen)
+    assert b64_encode(archive)[:64] not in memory
+    assert question not in memory
+    assert "Lisbon" not in memory

@@ -91,8 +91,13 @@ async def _upload(client: httpx.AsyncClient, key: str, agent: str, kind: str) ->
     return str((await _ok(r))["agent_id"])
 
 
-async def create_sample_room(client: httpx.AsyncClient, admin_key: str) -> dict[str, Any]:
+async def create_sample_room(
+    client: httpx.AsyncClient, admin_key: str, *, uploadable: bool = False
+) -> dict[str, Any]:
     """Create an owner and a payer tenant and a room over sample data.
+
+    With ``uploadable`` the room has no fixed query agent: participants bring
+    their own (sealed).
 
     Returns:
         ``{"link", "payer_key", "room_id", "agents"}``.
@@ -121,11 +126,11 @@ async def create_sample_room(client: httpx.AsyncClient, admin_key: str) -> dict[
         tenant_id=tenant["tenant_id"],
         owner_pubkey_b64=owner.public_key_b64(),
         scope_agent_id=agents["scope"],
-        query_agent_id=agents["query"],
+        query_agent_id="" if uploadable else agents["query"],
         mediator_agent_id=agents["mediator"],
-        query_mode="fixed",
+        query_mode="uploadable" if uploadable else "fixed",
         scope_visibility="inspectable",
-        query_visibility="inspectable",
+        query_visibility="sealed" if uploadable else "inspectable",
         policy="hide: email\nredact: Porto",
         llm_providers=(),
         allowed_tables=["people"],

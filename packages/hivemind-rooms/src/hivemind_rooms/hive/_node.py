@@ -54,6 +54,7 @@ from hivemind_proto.trio import (
 from starlette.applications import Starlette
 from starlette.websockets import WebSocket
 
+from ..canonical import CanonicalError, b64_decode
 from ._peers import PeerHub, PeerStore
 from ._sealing import OpenedRequest, SealError, SealKey
 from ._wire import ANSWER, ASK, ATTESTATION, ERROR, INSPECT, PROGRESS, REQUEST_OPS
@@ -215,12 +216,35 @@ class HiveNode:
                 request[name] = body[name]
         headers = {**_headers(body, payer=True), "X-Hivemind-Idempotency-Key": opened.nonce}
         async with self._api() as api:
-            r = await api.post(f"/v1/rooms/{opened.room_id}/runs", json=request, headers=headers)
+            if isinstance(body.get("agent_archive_b64"), str):
+                r = await self._upload(api, opened, request, headers)
+            else:
+                url = f"/v1/rooms/{opened.room_id}/runs"
+                r = await api.post(url, json=request, headers=headers)
             _check(r)
-            run_id = str(r.json()["run_id"])
-            run = await self._wait(api, run_id, headers, opened, reply)
+            started = r.json()
+            run = await self._wait(api, str(started["run_id"]), headers, opened, reply)
         keys = ("run_id", "status", "output", "error", "attestation")
-        return {"run": {k: run.get(k) for k in keys}}
+        return {"run": {k: run.get(k) for k in keys}, "agent_id": started.get("agent_id")}
+
+    async def _upload(
+        self,
+        api: httpx.AsyncClient,
+        opened: OpenedRequest,
+        request: dict[str, Any],
+        headers: dict[str, str],
+    ) -> httpx.Response:
+        """Upload the participant's sealed query agent and run it (uploadable rooms)."""
+        try:
+            archive = b64_decode(opened.body["agent_archive_b64"])
+        except CanonicalError:
+            raise _Refused(400, "the agent archive is not base64") from None
+        fields = {k: str(v) for k, v in request.items() if v is not None}
+        fields["inspection_mode"] = "sealed"
+        files = {"archive": ("agent.tar.gz", archive, "application/gzip")}
+        upload_headers = {k: v for k, v in headers.items() if "idempotency" not in k.lower()}
+        url = f"/v1/rooms/{opened.room_id}/query-agents"
+        return await api.post(url, data=fields, files=files, headers=upload_headers)
 
     async def _wait(
         self,

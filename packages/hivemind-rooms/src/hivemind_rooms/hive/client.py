@@ -23,6 +23,7 @@ tampering hub causes a refusal, never a wrong answer.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ import trio
 from hivemind_proto import HiveMessage, MessageType
 from hivemind_proto.trio import HiveClient
 
+from ..agents_registry import AgentError, files_digest, read_archive
 from ..attestation import (
     AgentPin,
     AttestationError,
@@ -43,6 +45,7 @@ from ..attestation import (
     verify_run_attestation,
     verify_service_attestation,
 )
+from ..canonical import b64_encode
 from ..links import RoomLink
 from ..manifest import ManifestError, verify_signed_manifest
 from ._sealing import SealError, open_reply, seal_request, verify_seal_statement
@@ -224,8 +227,18 @@ class RoomBridgeClient:
         payer_key: str | None = None,
         budgets: Mapping[str, int] | None = None,
         on_progress: Callable[[str], None] | None = None,
+        agent_archive: bytes | None = None,
     ) -> VerifiedAnswer:
         """Ask a verified room and verify the signed answer.
+
+        Args:
+            room: the verified room.
+            question: the question (sealed).
+            payer_key: the tenant key that pays (sealed).
+            budgets: ``max_tokens``, ``max_llm_calls``, ``timeout_seconds``.
+            on_progress: called with each run status.
+            agent_archive: a query agent archive to upload and run (uploadable
+                rooms; sealed). The run must name exactly this code.
 
         Raises:
             BridgeVerificationError: the answer does not verify.
@@ -235,11 +248,27 @@ class RoomBridgeClient:
         if payer_key:
             body["payer_key"] = payer_key
         body.update({k: int(v) for k, v in (budgets or {}).items()})
+        digest = ""
+        if agent_archive is not None:
+            digest = _archive_digest(agent_archive)
+            body["agent_archive_b64"] = b64_encode(agent_archive)
         opened = await self._sealed(ASK, room.link, room.seal_key, body, on_progress)
         run = opened.get("run")
         if not isinstance(run, dict):
             raise BridgeVerificationError("run_attestation", "the answer carries no run")
+        if agent_archive is not None:
+            pin = AgentPin(str(opened.get("agent_id") or ""), digest)
+            room = dataclasses.replace(room, agents={**room.agents, "query": pin})
         return _verified_answer(room, question, run)
+
+
+def _archive_digest(archive: bytes) -> str:
+    """The files digest the service will attest for this archive."""
+    try:
+        files = read_archive(archive, max_archive_bytes=len(archive) + 1).files
+    except AgentError as exc:
+        raise BridgeError(f"invalid agent archive: {exc}") from None
+    return files_digest((path, content) for path, (content, _mode) in files.items())
 
 
 def _room_payload(msg: HiveMessage, query_id: str) -> tuple[str, dict[str, Any]] | None:

@@ -41,4 +41,6 @@ def test_make_demo_verifies_and_prints_the_answer() -> None:
     assert "| Ann | Lisbon |" in answer
     assert "Porto" not in answer
     assert "example.org" not in answer
+    assert re.search(r"^demo: the hub relayed \d+ messages; none held the question or the answer$",
+                     out, re.M)  # fmt: skip
     assert "FAILED" not in out

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import io
+import json
 import os
 import secrets
 import sys
@@ -220,6 +221,24 @@ async def wait_for(predicate: Callable[[], Any], seconds: float) -> None:
             await trio.sleep(0.02)
 
 
+def record_relayed(hub: Any) -> list[str]:
+    """Record (as JSON text) every message the hub's router hands to its I/O."""
+    from hivemind_proto import HiveMessage
+
+    seen: list[str] = []
+    apply = hub.apply
+
+    def recording(actions: list[Any]) -> None:
+        for action in actions:
+            message = getattr(action, "message", None)
+            if isinstance(message, HiveMessage):
+                seen.append(json.dumps(message.to_dict(), default=str))
+        apply(actions)
+
+    hub.apply = recording
+    return seen
+
+
 def dev_policy(room_data: Path) -> Any:
     """Trust the local service's dev attestation root (the demo runs unattested)."""
     from hivemind_rooms.attestation import VerificationPolicy
@@ -254,6 +273,7 @@ async def demo(work: Path, say: Callable[[str], None], **serve_kwargs: Any) -> N
         async with running_hub(hub_data, config) as hub:
             await wait_for(lambda: hub.hub.router.upstream_peer is not None, 90)
             say(f"hub {hub.hub.identity.node_id} on port {hub.port} linked to the room service")
+            relayed = record_relayed(hub.hub)
             sat_key, sat_password = secrets.token_hex(16), secrets.token_urlsafe(18)
             hub.hub.store.create(
                 api_key=sat_key,
@@ -287,6 +307,11 @@ async def demo(work: Path, say: Callable[[str], None], **serve_kwargs: Any) -> N
                 say("answer:")
                 for line in answer.output.splitlines() or [""]:
                     say(f"  {line}")
+        markers = [SAMPLE_QUESTION, *(x for x in answer.output.splitlines() if len(x) > 8)]
+        clear = [t for t in relayed if any(m in t for m in markers)]
+        if clear:
+            raise RuntimeError("the hub relayed the question or the answer in clear")
+        say(f"the hub relayed {len(relayed)} messages; none held the question or the answer")
 
 
 def _describe(exc: BaseException) -> str:

@@ -28,7 +28,7 @@ import functools
 import hashlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any, final
 
@@ -68,6 +68,8 @@ _POLL_SECONDS = 0.2
 _MAX_RUN_SECONDS = 900.0
 _CONCURRENT_REQUESTS = 16
 _CLOSE_POLICY = 1008
+#: Sends one response message (type, data) to the request being answered.
+_Reply = Callable[[str, Mapping[str, Any]], Awaitable[None]]
 
 
 @final
@@ -172,7 +174,7 @@ class HiveNode:
         finally:
             self.slots.release()
 
-    async def _attestation(self, data: dict[str, Any], reply: Any) -> None:
+    async def _attestation(self, data: dict[str, Any], reply: _Reply) -> None:
         nonce = data.get("nonce")
         if not isinstance(nonce, str) or len(nonce) > 64:
             await reply(ERROR, {"nonce": "", "error": "a hex nonce is required"})
@@ -184,7 +186,7 @@ class HiveNode:
             return
         await reply(ANSWER, {"nonce": nonce, "bundle": r.json(), "seal_statement": self.statement})
 
-    async def _sealed(self, kind: str, data: dict[str, Any], reply: Any) -> None:
+    async def _sealed(self, kind: str, data: dict[str, Any], reply: _Reply) -> None:
         try:
             opened = self.seal_key.open_request(data, op=REQUEST_OPS[kind])
         except SealError:
@@ -208,7 +210,7 @@ class HiveNode:
         _check(r)
         return {"room": r.json()}
 
-    async def _ask(self, opened: OpenedRequest, reply: Any) -> dict[str, Any]:
+    async def _ask(self, opened: OpenedRequest, reply: _Reply) -> dict[str, Any]:
         body = opened.body
         request = {"query": body.get("query")}
         for name in ("max_tokens", "max_llm_calls", "timeout_seconds"):
@@ -252,7 +254,7 @@ class HiveNode:
         run_id: str,
         headers: dict[str, str],
         opened: OpenedRequest,
-        reply: Any,
+        reply: _Reply,
     ) -> dict[str, Any]:
         last = ""
         with trio.move_on_after(_MAX_RUN_SECONDS):

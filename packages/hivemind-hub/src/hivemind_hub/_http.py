@@ -20,6 +20,7 @@ import logging
 import os
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import trio
 from hivemind_proto import (
@@ -249,10 +250,25 @@ def create_http_app(hub: Hub) -> Starlette:
 
 
 async def serve_http(
-    hub: Hub, host: str, port: int, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
+    hub: Hub,
+    host: str,
+    port: int,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the polling transport with hypercorn; reports the bound port."""
+    """Serve the polling transport with hypercorn; reports the bound port.
+
+    Args:
+        hub: The running hub.
+        host: Bind address.
+        port: Bind port (0 picks a free one).
+        tls: ``(certificate, key)`` files to serve HTTPS, or None.
+        task_status: Receives the bound port.
+    """
     config = HypercornConfig()
+    if tls is not None:
+        config.certfile, config.keyfile = str(tls[0]), str(tls[1])
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None  # request lines carry the authorization token
     config.errorlog = log

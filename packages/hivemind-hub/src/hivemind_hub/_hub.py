@@ -88,6 +88,7 @@ class LiveLink:
     link: PeerLink
     access_key: str = field(repr=False)
     password: str | None = field(repr=False)
+    crypto_key: str | None = field(repr=False)
     is_admin: bool
     useragent: str
     last_touch: float = 0.0
@@ -257,13 +258,14 @@ class Hub:
             self._spawn_close(old.link, CloseCode.NORMAL, "replaced by a new connection")
         pubkey = hello.get("pubkey") if isinstance(hello.get("pubkey"), str) else None
         live = LiveLink(
-            peer,
-            client.client_id,
-            link,
-            auth.access_key,
-            client.password,
-            client.is_admin,
-            auth.useragent,
+            peer=peer,
+            client_id=client.client_id,
+            link=link,
+            access_key=auth.access_key,
+            password=client.password,
+            crypto_key=client.crypto_key,
+            is_admin=client.is_admin,
+            useragent=auth.useragent,
         )
         self.live[peer] = live
         peers.add(peer)
@@ -303,6 +305,7 @@ class Hub:
             client is not None
             and client.client_id == live.client_id
             and client.password == live.password
+            and client.crypto_key == live.crypto_key
             and not (live.is_admin and not client.is_admin)
         )
 

@@ -23,7 +23,7 @@ import trio
 from hivemind_proto.trio import ChannelLimits, ServerLimits, SlowConsumerPolicy, serve_hive
 
 from ._hub import Hub
-from ._tls import server_ssl_context
+from ._tls import ensure_certificate, server_ssl_context
 from ._upstream import run_upstream
 from .agents import Agent, load_agent
 from .binary import BinaryHandler, load_binary_handler
@@ -154,8 +154,16 @@ async def _maybe_http(nursery: trio.Nursery, hub: Hub, config: HubConfig) -> int
 
     host = str(options.get("host") or config.listen.host)
     port = int(options.get("port", 5679))
-    bound: int = await nursery.start(serve_http, hub, host, port)
+    tls = await trio.to_thread.run_sync(_http_tls, options, config) if options.get("ssl") else None
+    bound: int = await nursery.start(
+        lambda task_status: serve_http(hub, host, port, tls=tls, task_status=task_status)
+    )
     return bound
+
+
+def _http_tls(options: dict[str, Any], config: HubConfig) -> tuple[Path, Path]:
+    cert_dir = Path(os.path.expanduser(str(options.get("cert_dir") or config.listen.cert_dir)))
+    return ensure_certificate(cert_dir, str(options.get("cert_name") or config.listen.cert_name))
 
 
 def run_hub(config: HubConfig, *, data: Path | None = None) -> None:

@@ -341,3 +341,15 @@ def test_intercom_forwarded_only_to_key_holder() -> None:
     assert send.peer == B
     to_us = msg.replace(target_pubkey=PEM)
     assert router().from_peer(A, to_us, client(), 0.0) == []
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": 7, "context": {"destination": A}},
+        {"type": "speak", "data": [1], "context": {"destination": A}},
+        {"type": "speak", "data": {}, "context": "not-an-object"},
+    ],
+)
+def test_malformed_agent_messages_dropped(message) -> None:
+    assert router().from_agent(message) == []

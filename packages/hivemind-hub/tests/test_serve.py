@@ -106,3 +106,19 @@ async def test_wrong_password_and_deleted_client_refused(tmp_path) -> None:
             with pytest.raises(HiveRefused):
                 async with open_hive(url, sat("k1", "s1")):
                     pytest.fail("a deleted client must not connect")
+
+
+async def test_malformed_agent_message_does_not_stop_the_hub(tmp_path) -> None:
+    agent = RecordingAgent()
+    with trio.fail_after(30):
+        async with running_hub(tmp_path, agent=agent) as serving:
+            serving.hub.store.create(api_key="k1", name="one", password=PASSWORD)
+            url = f"ws://127.0.0.1:{serving.port}"
+            async with open_hive(url, sat("k1", "s-m")) as client:
+                await wait_for(lambda: serving.hub.live)
+                [peer] = serving.hub.live
+                agent.host.deliver({"type": "speak", "data": [1], "context": {"destination": peer}})
+                agent.host.deliver({"type": 7, "context": {"destination": peer}})
+                agent.host.deliver(bus_message("speak", {"utterance": "ok"}, {"destination": peer}))
+                got = await client.receive(timeout=5)
+                assert got.payload["data"] == {"utterance": "ok"}

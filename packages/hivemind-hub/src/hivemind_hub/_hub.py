@@ -37,6 +37,7 @@ from hivemind_proto import (
     HubSettings,
     MessageReceived,
     NoiseIdentity,
+    ProtocolError,
     TextEncoding,
 )
 from hivemind_proto.trio import ChannelClosed, HiveChannel
@@ -321,7 +322,16 @@ class Hub:
         now = self.clock()
         self._touch(live, now)
         log.debug("client %d sent %s", live.client_id, message.msg_type.value)
-        self.apply(self.router.from_peer(live.peer, message, client, now))
+        try:
+            actions = self.router.from_peer(live.peer, message, client, now)
+        except ProtocolError as exc:
+            # A message the envelope accepted but routing cannot use (for
+            # example a BUS payload whose data is not an object): drop it.
+            log.info(
+                "dropped a malformed message of client %d: %s", live.client_id, type(exc).__name__
+            )
+            return
+        self.apply(actions)
 
     def _touch(self, live: LiveLink, now: float) -> None:
         if now - live.last_touch < self.config.last_seen_update_interval:
@@ -339,8 +349,13 @@ class Hub:
     # -- outbound ---------------------------------------------------------------
 
     def deliver(self, message: Mapping[str, Any]) -> None:
-        """Route a message the agent produced (the agent calls this)."""
-        self.apply(self.router.from_agent(message))
+        """Route a message the agent produced (the agent calls this; never raises)."""
+        try:
+            actions = self.router.from_agent(message)
+        except ProtocolError as exc:
+            log.info("dropped a malformed agent message: %s", type(exc).__name__)
+            return
+        self.apply(actions)
 
     def from_upstream(self, message: HiveMessage) -> None:
         """Route a message received from the parent hub."""
@@ -351,9 +366,7 @@ class Hub:
         for action in actions:
             match action:
                 case SendToPeer(peer=peer, message=message):
-                    live = self.live.get(peer)
-                    if live is not None and not live.link.send_nowait(message):
-                        log.info("a message to client %d was not queued", live.client_id)
+                    self._send_to(peer, message)
                 case SendUpstream(message=message):
                     self._send_upstream(message)
                 case EmitToAgent(message=message):
@@ -369,6 +382,18 @@ class Hub:
                         self._nursery.start_soon(self._binary, action)
                 case _:
                     pass
+
+    def _send_to(self, peer: str, message: HiveMessage) -> None:
+        live = self.live.get(peer)
+        if live is None:
+            return
+        try:
+            queued = live.link.send_nowait(message)
+        except ProtocolError as exc:
+            log.info("cannot send to client %d: %s", live.client_id, type(exc).__name__)
+            return
+        if not queued:
+            log.info("a message to client %d was not queued", live.client_id)
 
     def _send_upstream(self, message: HiveMessage) -> None:
         if self.upstream_send is None:

@@ -464,6 +464,8 @@ class Router:
         """
         if not isinstance(message.get("type"), str):
             return []
+        if not isinstance(message.get("data", {}), Mapping):
+            return []
         if message["type"] == "hive.send.downstream":
             return self._downstream(message)
         context = message.get("context")

@@ -11,6 +11,7 @@ receives BUS ``hive.conformance.close``.
 
 from __future__ import annotations
 
+import functools
 import random
 import shlex
 import subprocess
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import trio
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hivemind_proto import (
     Cipher,
     HiveMessage,
@@ -107,17 +110,14 @@ class ClientContext:
             Failed: it did not connect in time.
         """
         try:
-            return await self.server.accept(timeout or self.config.reply_timeout * 2)
+            return await self.server.accept(timeout or self.config.launch_timeout)
         except trio.TooSlowError:
             raise Failed("the client to connect", "no connection") from None
 
     def hub_hello(self) -> dict[str, Any]:
-        """The harness HELLO payload."""
-        return {
-            "pubkey": None,
-            "peer": "conformance-client::1::conformance::default",
-            "node_id": NODE_ID,
-        }
+        """The harness HELLO payload (with an RSA key: released clients expect one)."""
+        peer = "conformance-client::1::conformance::default"
+        return {"pubkey": harness_pubkey(), "peer": peer, "node_id": NODE_ID}
 
     def offer(self, **changes: Any) -> dict[str, Any]:
         """A hub HANDSHAKE offer (password branch), with ``changes`` applied."""
@@ -271,6 +271,16 @@ class ClientContext:
         if echoed is None:
             raise Failed("the BUS echoed back (client echo contract, docs/spec §9.2)", "no echo")
         return echoed
+
+
+@functools.cache
+def harness_pubkey() -> str:
+    """An RSA-2048 public key in PEM form for the harness HELLO (made once per process)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem.decode("ascii")
 
 
 def _choice(wanted: str | None, offered: Any, default: str) -> tuple[str, bool]:

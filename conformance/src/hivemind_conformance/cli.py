@@ -120,12 +120,20 @@ def hub(url: str, **opts: Any) -> None:
 @click.option("--password", required=True)
 @click.option("--exec", "command", help='command launched per case, e.g. "my-client {url}"')
 @click.option("--port", type=int, default=0, help="listen on this port (without --exec)")
+@click.option(
+    "--launch-timeout",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="seconds a launched client has to connect",
+)
 @_common
 def client(command: str | None, port: int, **opts: Any) -> None:
     """Play a scripted hub for a client under test."""
     if not command and not port:
         raise click.UsageError("give --exec COMMAND (preferred) or --port N")
-    config = _config(command or f"port {port}", opts)
+    launch_timeout = opts.pop("launch_timeout")
+    config = _replace(_config(command or f"port {port}", opts), launch_timeout=launch_timeout)
     if not command:
         config = _replace(config, concurrency=1)
     from .cases import CLIENT_CASES

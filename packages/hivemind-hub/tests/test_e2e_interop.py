@@ -22,7 +22,7 @@ import trio
 from hivemind_hub.agents import OVOSBusAgent
 from hivemind_proto import build_authorization
 
-from .hubkit import PASSWORD, UTT, interop_python, running_hub
+from .hubkit import PASSWORD, UTT, interop_python, running_hub, wait_for
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
@@ -198,6 +198,8 @@ async def run_scenario(py, env, tmp_path, serving, agent) -> None:
     )
     try:
         assert json.loads(await read_line(listener)) == {"ready": True}
+        # The listener is registered (routable) before the other satellite speaks.
+        await wait_for(lambda: len(serving.hub.live) == 1, 20)
         chat = await run_satellite(
             py,
             env,

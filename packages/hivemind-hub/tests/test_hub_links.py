@@ -149,6 +149,8 @@ async def test_ring_of_links_does_not_amplify(tmp_path) -> None:
                     open_hive(f"ws://127.0.0.1:{x_port}", satellite("sx", "sx1")) as sx,
                     open_hive(f"ws://127.0.0.1:{y_port}", satellite("sy", "sy1")) as sy,
                 ):
+                    # Both satellites registered (their HELLO processed) before sending.
+                    await wait_for(lambda: len(x.hub.live) == 2 and len(y.hub.live) == 2, 30)
                     nursery.start_soon(_collect, sy, received)
                     nursery.start_soon(_collect, sx, echoed)
                     inner = HiveMessage(MessageType.BUS, bus_message("ring.test", {"n": 1}))

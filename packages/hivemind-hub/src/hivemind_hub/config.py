@@ -178,6 +178,7 @@ class LimitsConfig:
     rate_limit_burst: int = 60
     max_connections_per_credential: int = 8
     outbound_queue_size: int = 64
+    slow_consumer: str = "close"
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ class UpstreamConfig:
     password: str | None = field(default=None, repr=False)
     ssl: bool = False
     self_signed: bool = False
+    require_noise: bool = False
 
 
 @dataclass(frozen=True)
@@ -338,7 +340,15 @@ def _parse_limits(root: _Reader) -> LimitsConfig:
         rate_limit_burst=lim.integer("rate_limit_burst", 60, minimum=1),
         max_connections_per_credential=lim.integer("max_connections_per_credential", 8, 1),
         outbound_queue_size=lim.integer("outbound_queue_size", 64, minimum=1),
+        slow_consumer=_slow_consumer(lim),
     )
+
+
+def _slow_consumer(lim: _Reader) -> str:
+    value = lim.string("slow_consumer", "close") or "close"
+    if value not in ("close", "drop"):
+        raise ConfigError(f"{lim.path('slow_consumer')}: expected 'close' or 'drop', got {value!r}")
+    return value
 
 
 def _parse_database(root: _Reader) -> DatabaseConfig:
@@ -383,6 +393,7 @@ def _parse_upstream(root: _Reader) -> UpstreamConfig:
         password=up.string("password", None, optional=True),
         ssl=up.boolean("ssl", False),
         self_signed=up.boolean("self_signed", False),
+        require_noise=up.boolean("require_noise", False),
     )
 
 

@@ -55,13 +55,12 @@ class ServingHub:
 def channel_limits(config: HubConfig) -> ChannelLimits:
     """Per-connection limits from ``config.limits``."""
     lim = config.limits
-    policy = config.raw.get("limits", {}).get("slow_consumer", "close")
     return ChannelLimits(
         outbound_queue=lim.outbound_queue_size,
         handshake_timeout=lim.handshake_timeout,
         frames_per_second=lim.rate_limit_messages_per_second,
         burst=lim.rate_limit_burst,
-        slow_consumer=SlowConsumerPolicy(policy),
+        slow_consumer=SlowConsumerPolicy(lim.slow_consumer),
     )
 
 
@@ -136,14 +135,13 @@ async def _serve(
         )
         http_port = await _maybe_http(nursery, hub, config)
         if config.upstream.enabled:
-            require = bool(config.raw.get("upstream", {}).get("require_noise", False))
-            nursery.start_soon(_upstream_task, hub, config, require)
+            nursery.start_soon(_upstream_task, hub, config)
         log.info("hub %s listening on port %d", hub.identity.node_id, port)
         task_status.started(ServingHub(port, http_port, hub))
 
 
-async def _upstream_task(hub: Hub, config: HubConfig, require_noise: bool) -> None:
-    await run_upstream(hub, config.upstream, require_noise=require_noise)
+async def _upstream_task(hub: Hub, config: HubConfig) -> None:
+    await run_upstream(hub, config.upstream, require_noise=config.upstream.require_noise)
 
 
 async def _maybe_http(nursery: trio.Nursery, hub: Hub, config: HubConfig) -> int | None:

@@ -122,3 +122,30 @@ async def test_malformed_agent_message_does_not_stop_the_hub(tmp_path) -> None:
                 agent.host.deliver(bus_message("speak", {"utterance": "ok"}, {"destination": peer}))
                 got = await client.receive(timeout=5)
                 assert got.payload["data"] == {"utterance": "ok"}
+
+
+def test_channel_limits_follow_config(tmp_path) -> None:
+    from hivemind_hub import ConfigError
+    from hivemind_hub.serve import channel_limits
+    from hivemind_proto.trio import SlowConsumerPolicy
+
+    from .hubkit import hub_config
+
+    limits = {
+        "outbound_queue_size": 7,
+        "handshake_timeout": 3.5,
+        "slow_consumer": "drop",
+        "rate_limit_messages_per_second": 9.0,
+        "rate_limit_burst": 11,
+    }
+    got = channel_limits(hub_config(tmp_path, limits=limits))
+    assert (got.outbound_queue, got.handshake_timeout, got.frames_per_second, got.burst) == (
+        7,
+        3.5,
+        9.0,
+        11,
+    )
+    assert got.slow_consumer is SlowConsumerPolicy.DROP
+    assert channel_limits(hub_config(tmp_path)).slow_consumer is SlowConsumerPolicy.CLOSE
+    with pytest.raises(ConfigError, match=r"limits\.slow_consumer"):
+        hub_config(tmp_path, limits={"slow_consumer": "ignore"})

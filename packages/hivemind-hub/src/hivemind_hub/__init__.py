@@ -8,6 +8,11 @@ Public API:
   ``open_store`` and ``migrate_store``.
 * :mod:`hivemind_hub.policy`: the admission chain and ``hive.policy.denied``.
 * :func:`prepare_injection`: the agent-bus context rewrite.
+* :mod:`hivemind_hub.routing`: the pure routing core (``Router``).
+* :mod:`hivemind_hub.agents`, :mod:`hivemind_hub.binary`: agent protocols and
+  the binary hook.
+* :mod:`hivemind_hub.serve`: ``serve_hub`` / ``run_hub`` (imported on demand,
+  it pulls in the network stack).
 """
 
 from __future__ import annotations

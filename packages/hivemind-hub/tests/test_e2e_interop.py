@@ -236,3 +236,82 @@ async def run_scenario(py, env, tmp_path, serving, agent) -> None:
     gone = await run_satellite(py, env, {**base, "mode": "refused", "key": ACCESS_KEY})
     assert gone["close_codes"][:1] == [1008]
     assert not gone["handshake"]
+
+
+async def test_link_to_the_released_hub_uses_the_legacy_profile(tmp_path) -> None:
+    """Our hub as a satellite of hivemind-core 4.0.0 (profile L, since it has no Noise)."""
+    from hivemind_proto import Profile
+
+    from .hubkit import hub_config
+
+    py = interop_python()
+    bin_dir = Path(py).parent
+    root = tmp_path / "home"
+    bus_port, core_port = free_port(), free_port()
+    write_bus_config(root, bus_port)
+    core_dir = root / ".config" / "hivemind-core"
+    core_dir.mkdir(parents=True)
+    (core_dir / "server.json").write_text(
+        json.dumps(
+            {
+                "agent_protocol": {
+                    "module": "hivemind-ovos-agent-plugin",
+                    "hivemind-ovos-agent-plugin": {"host": "127.0.0.1", "port": bus_port},
+                },
+                "binary_protocol": {"module": None},
+                "network_protocol": {
+                    "hivemind-websocket-plugin": {"host": "127.0.0.1", "port": core_port}
+                },
+                "database": {
+                    "module": "hivemind-json-db-plugin",
+                    "hivemind-json-db-plugin": {"name": "clients", "subfolder": "hivemind-core"},
+                },
+            }
+        )
+    )
+    env = xdg_env(root)
+    procs: list[trio.Process] = []
+    try:
+        with trio.fail_after(120):
+            await trio.run_process(
+                [
+                    str(bin_dir / "hivemind-core"),
+                    "add-client",
+                    "--name",
+                    "child",
+                    "--access-key",
+                    ACCESS_KEY,
+                    "--password",
+                    PASSWORD,
+                ],
+                env=env,
+                capture_stdout=True,
+                capture_stderr=True,
+            )
+            for argv in (
+                [str(bin_dir / "ovos-messagebus")],
+                [str(bin_dir / "hivemind-core"), "listen"],
+            ):
+                proc = await trio.lowlevel.open_process(
+                    argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                procs.append(proc)
+            await wait_port(bus_port)
+            await wait_port(core_port)
+            config = hub_config(
+                tmp_path,
+                upstream={
+                    "enabled": True,
+                    "host": "127.0.0.1",
+                    "port": core_port,
+                    "key": ACCESS_KEY,
+                    "password": PASSWORD,
+                },
+            )
+            async with running_hub(tmp_path, config=config) as child:
+                await wait_for(lambda: child.hub.upstream_handshake is not None, 60)
+                assert child.hub.upstream_handshake.profile is Profile.LEGACY_PASSWORD
+                assert child.hub.router.upstream_peer == "upstream::master:0.0.0.0"
+    finally:
+        for proc in procs:
+            await stop(proc)

@@ -33,6 +33,7 @@ from hivemind_proto import (
     Authorization,
     Cipher,
     CloseCode,
+    HandshakeComplete,
     HiveMessage,
     HubSettings,
     MessageReceived,
@@ -145,6 +146,8 @@ class Hub:
         self.live: dict[str, LiveLink] = {}
         self.by_client: dict[int, set[str]] = {}
         self.upstream_send: trio.MemorySendChannel[HiveMessage] | None = None
+        #: The parent link's handshake (profile, cipher) while linked.
+        self.upstream_handshake: HandshakeComplete | None = None
         self.dropped_upstream = 0
         self._nursery: trio.Nursery | None = None
         self._token: trio.lowlevel.TrioToken | None = None

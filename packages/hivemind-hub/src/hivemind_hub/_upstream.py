@@ -81,6 +81,7 @@ async def run_upstream(
         finally:
             hub.router.set_upstream(None)
             hub.upstream_send = None
+            hub.upstream_handshake = None
         await trio.sleep(delay)
         delay = min(delay * 2, 10.0)
 
@@ -89,6 +90,7 @@ async def _linked(hub: Hub, client: HiveClient) -> None:
     parent = str(client.hub_hello.get("node_id") or "parent")
     send, recv = trio.open_memory_channel[HiveMessage](QUEUE)
     hub.upstream_send = send
+    hub.upstream_handshake = client.handshake
     hub.router.set_upstream(f"upstream::{parent}")
     log.info("linked to the parent hub")
     async with trio.open_nursery() as nursery:

@@ -353,3 +353,17 @@ def test_intercom_forwarded_only_to_key_holder() -> None:
 )
 def test_malformed_agent_messages_dropped(message) -> None:
     assert router().from_agent(message) == []
+
+
+def test_agent_answers_only_utterance_queries() -> None:
+    r = router(upstream=True, answers=True)
+    room = HiveMessage(MessageType.BUS, bus_message("hivemind.room.ask", {}, {}))
+    out = r.from_peer(
+        A, wrap(MessageType.QUERY, room), client(allowed_types=("hivemind.room.ask",)), 0.0
+    )
+    assert not sends(out, EmitToAgent)
+    [up] = sends(out, SendUpstream)
+    assert up.message.inner.payload["type"] == "hivemind.room.ask"
+    other = HiveMessage(MessageType.BUS, bus_message("weather.question", {}, {}))
+    from_parent = r.from_upstream(wrap(MessageType.QUERY, other, metadata={"query_id": "z"}), 0)
+    assert not sends(from_parent, EmitToAgent)

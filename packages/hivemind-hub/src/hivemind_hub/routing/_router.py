@@ -62,6 +62,8 @@ __all__ = ["UPSTREAM", "PeerState", "Router"]
 #: Marker for "the parent hub" in the open-query table.
 UPSTREAM: Final = "<upstream>"
 QUERY_KEY: Final = "hivemind_query"
+#: The only question a local agent answers (spec §2.5); other queries go upstream.
+UTTERANCE: Final = "recognizer_loop:utterance"
 #: Room requests (QUERY-wrapped) relayed to a linked room service.
 ROOM_NAMESPACE: Final = "hivemind.room."
 _WRAPPERS: Final = frozenset({MessageType.BROADCAST, MessageType.PROPAGATE, MessageType.ESCALATE})
@@ -347,7 +349,7 @@ class Router:
         self.open_queries[qid] = state.peer
         meta = {**_plain(msg.metadata), "query_id": qid, "originator_peer": state.peer}
         actions: list[Action] = []
-        if self.agent_answers_queries:
+        if self.agent_answers_queries and inner.bus_type == UTTERANCE:
             query = {"query_id": qid, "originator_peer": state.peer}
             actions += self._admit_bus(state, client, inner.payload, query)  # type: ignore[arg-type]
             if msg.msg_type is MessageType.QUERY:
@@ -443,7 +445,7 @@ class Router:
         self.open_queries[qid] = UPSTREAM
         actions: list[Action] = []
         inner = msg.inner
-        if self.agent_answers_queries and inner.msg_type is MessageType.BUS:
+        if self.agent_answers_queries and inner.bus_type == UTTERANCE:
             out = _plain(inner.payload)
             context = out.setdefault("context", {})
             context[QUERY_KEY] = {"query_id": qid, "originator_peer": UPSTREAM}

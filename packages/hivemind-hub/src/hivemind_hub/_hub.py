@@ -173,6 +173,7 @@ class Hub:
             live = self.live.get(peer)
             if live is not None:
                 log.info("closing a connection of client %d: access revoked", client_id)
+                self.detach(live)
                 self._spawn_close(live.link, CloseCode.POLICY_VIOLATION, "access revoked")
 
     def _spawn_close(self, link: PeerLink, code: int, reason: str) -> None:

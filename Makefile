@@ -7,7 +7,7 @@ PY := $(CURDIR)/.venv/bin/python
 INTEROP_VENV := $(CURDIR)/.cache/interop-venv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install interop-venv test lint demo bench bench-proto bench-rooms vectors conformance clean
+.PHONY: install interop-venv test lint demo bench bench-proto bench-rooms bench-hub vectors conformance clean
 
 install: .venv/.installed
 
@@ -46,7 +46,7 @@ vectors: install
 demo: install
 	$(PY) tools/demo.py
 
-bench: bench-proto bench-rooms
+bench: bench-proto bench-rooms bench-hub
 
 bench-proto: install interop-venv
 	HIVEMIND_INTEROP_PYTHON=$(INTEROP_VENV)/bin/python $(PY) bench/proto/run.py
@@ -54,6 +54,11 @@ bench-proto: install interop-venv
 # Sandbox runner overhead (docker, bwrap, local) against starting the same sandbox directly.
 bench-rooms: install
 	$(PY) bench/rooms/run.py $(BENCH_ROOMS_ARGS)
+
+# Our hub against hivemind-core 4.0.0 through a real OVOS bus (throughput, round trip,
+# handshake, RSS per idle connection); BENCH_HUB_ARGS adds options, e.g. --json out.json.
+bench-hub: install interop-venv
+	HIVEMIND_INTEROP_PYTHON=$(INTEROP_VENV)/bin/python $(PY) bench/hub/run.py $(BENCH_HUB_ARGS)
 
 # The conformance suite against the built-in reference hub and echo testee
 # (every profile); CONFORMANCE_ARGS adds options, e.g. --json report.json.

@@ -38,16 +38,18 @@ def test_is_a_provider_and_reports_real_compose_hash():
 
 
 def test_compose_changes_with_config_version_and_source():
+    # computed here, not at import: the source digest must see the same files
+    compose = build_dev_app_compose({"port": 8100, "runner": "local"}, version="0.1.0")
     other = build_dev_app_compose({"port": 8101, "runner": "local"}, version="0.1.0")
-    assert other != COMPOSE
-    assert build_dev_app_compose({"port": 8100, "runner": "local"}, version="0.2.0") != COMPOSE
+    assert other != compose
+    assert build_dev_app_compose({"port": 8100, "runner": "local"}, version="0.2.0") != compose
     assert (
-        json.loads(COMPOSE)["source_sha256"]
+        json.loads(compose)["source_sha256"]
         != json.loads(build_dev_app_compose({}, version="0.1.0", packages=("hivemind_proto",)))[
             "source_sha256"
         ]
     )
-    assert build_dev_app_compose({"port": 8100, "runner": "local"}, version="0.1.0") == COMPOSE
+    assert build_dev_app_compose({"port": 8100, "runner": "local"}, version="0.1.0") == compose
 
 
 def test_quote_round_trip_and_claims():

@@ -332,6 +332,31 @@ def test_stage_timeout_fails_the_run(tmp_path: Path) -> None:
         assert time.monotonic() - started < 30
 
 
+def test_a_running_run_reports_its_stage_and_budget(tmp_path: Path) -> None:
+    with rs.client(tmp_path) as c:
+        t = sup.new_tenant(c)
+        rs.seed(c, t["api_key"])
+        key = t["api_key"]
+        scope = rs.upload(c, key, "default-scope", "scope")
+        query = rs.custom_agent(c, key, tmp_path, "sleepy", "query", SLEEPER)
+        room = rs.room_with(c, t, scope_id=scope, query_id=query)
+        run_id = rs.submit(c, room, sup.auth(key), "q", timeout_seconds=3)
+        seen: dict = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and seen.get("stage") != "query":
+            body = c.get(f"/v1/runs/{run_id}", headers=sup.auth(key)).json()
+            seen = body["progress"] or {}
+            time.sleep(0.05)
+        assert seen["stage"] == "query"
+        assert seen["stage_started_at"] > 0
+        assert seen["llm_calls"] == 0
+        assert seen["max_tokens"] > 0
+        assert set(seen) == {"stage", "stage_started_at", "llm_calls", "total_tokens", "max_tokens"}
+        done = rs.wait_run(c, sup.auth(key), run_id)
+        assert done["status"] == "failed"
+        assert done["progress"] is None  # nothing is reported once the run is over
+
+
 SOURCE_READING_SCOPE = r"""
 import json
 from hivemind_agent import Bridge, BridgeError

@@ -418,8 +418,9 @@ def room_accept(ctx: click.Context, room_ref: str) -> None:
 
 
 def _usage_text(run: dict[str, Any], budget: RunBudget) -> str:
-    usage = run.get("usage") if isinstance(run.get("usage"), dict) else {}
-    calls = usage.get("llm_calls", 0)
+    live, final = run.get("progress"), run.get("usage")
+    usage = live if isinstance(live, dict) else final if isinstance(final, dict) else {}
+    calls = usage.get("llm_calls", usage.get("calls", 0))
     tokens = usage.get("total_tokens", 0)
     calls_cap = f"/{budget.max_llm_calls}" if budget.max_llm_calls else ""
     tokens_cap = f"/{budget.max_tokens}" if budget.max_tokens else ""

@@ -105,7 +105,10 @@ async def get_run(request: Request) -> JSONResponse:
     if row is None or not _visible(caller, row, _payer(request)):
         raise ApiError(404, "run not found")
     names = await run_in_threadpool(_artifact_names, request, caller.tenant_id, row["run_id"])
-    return JSONResponse(run_object(row, caller, names), headers=NO_STORE)
+    run = run_object(row, caller, names)
+    engine = getattr(request.app.state, "runs", None)
+    run["progress"] = engine.progress(row["run_id"]) if engine is not None else None
+    return JSONResponse(run, headers=NO_STORE)
 
 
 def _artifacts_root(request: Request) -> Path:

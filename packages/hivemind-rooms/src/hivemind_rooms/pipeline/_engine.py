@@ -95,6 +95,24 @@ class RunEngine:
         self._send, self._receive = trio.open_memory_channel[RunPlan](config.queue_size)
         self.artifacts_root = Path(services.settings.data_dir) / "artifacts"
         self.active: set[str] = set()
+        self._live: dict[str, _Run] = {}
+
+    def progress(self, run_id: str) -> dict[str, Any] | None:
+        """Where a running run is: its stage, when the stage began, budget used so far.
+
+        Counts only (never prompts or data); None when the run is not executing here.
+        """
+        run = self._live.get(run_id)
+        if run is None:
+            return None
+        used = [b.to_dict() for b in run.budgets.values()]
+        return {
+            "stage": run.stage,
+            "stage_started_at": run.stage_started_at,
+            "llm_calls": sum(u["calls"] for u in used),
+            "total_tokens": sum(u["total_tokens"] for u in used),
+            "max_tokens": run.plan.max_tokens,
+        }
 
     def submit(self, plan: RunPlan) -> None:
         """Queue a plan for execution.
@@ -139,10 +157,12 @@ class RunEngine:
         try:
             mark_running(store, plan.run_id, self.services.clock())
             run = _Run(self, plan)
+            self._live[plan.run_id] = run
             await run.go()
             await trio.to_thread.run_sync(self._finish, plan, run)
         finally:
             self.active.discard(plan.run_id)
+            self._live.pop(plan.run_id, None)
 
     def _finish(self, plan: RunPlan, run: _Run) -> None:
         store = self.services.storage.tenant(plan.tenant_id)
@@ -233,6 +253,8 @@ class _Run:
         self.output = ""
         self.error: str | None = None
         self.scope_mode, self.scope_mode_reason = scope_mode(plan)
+        self.stage = "starting"
+        self.stage_started_at: float | None = None
 
     def tape(self) -> list[dict[str, Any]]:
         return [{"stage": r, **e} for r, res in self.results.items() for e in res.tape]
@@ -316,6 +338,7 @@ class _Run:
             write_agent_dir(store, self.plan.tenant_id, agent_id, services.keyring, dest)
 
         assert engine.runner is not None
+        self.stage, self.stage_started_at = spec.role, services.clock()
         result = await run_stage(
             spec, runner=engine.runner, upstream=engine.upstream, agent_dir_writer=writer
         )

@@ -135,7 +135,10 @@ def run_stage(run: Mapping[str, Any]) -> str:
     status = str(run.get("status", ""))
     if status in FINAL:
         return status
-    current = "queued"
+    progress = run.get("progress")
+    if isinstance(progress, Mapping) and isinstance(progress.get("stage"), str):
+        return str(progress["stage"])
+    current = "queued" if status in ("", "pending", "queued") else status
     for stage in _STAGES:
         if run.get(f"{stage}_started_at") is not None:
             current = stage

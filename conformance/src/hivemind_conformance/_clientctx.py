@@ -315,7 +315,7 @@ def client_context_factory(
     async def factory(
         case: Case, config: RunConfig, rng: random.Random, log: list[LogEntry]
     ) -> AsyncIterator[ClientContext]:
-        server = ScriptedHubServer(log, port=port)
+        server = ScriptedHubServer(log, port=port, close_timeout=config.close_timeout)
         async with trio.open_nursery() as nursery:
             bound = await nursery.start(server.serve)
             try:

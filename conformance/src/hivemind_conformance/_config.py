@@ -60,6 +60,8 @@ class RunConfig:
     max_frame_bytes: int = 10 * 1024 * 1024
     handshake_timeout: float = 10.0
     nonce_samples: int = 1000
+    #: Seconds a peer has to close when a requirement says it must (spec §0: 5).
+    close_timeout: float = 5.0
     #: Seconds a launched client has to connect (client mode).
     launch_timeout: float = 20.0
     #: Sustained frames per second the suite sends in bulk cases (peers rate-limit).

@@ -132,7 +132,8 @@ class HubContext:
             PeerClosed: the upgrade was refused.
         """
         url = self.target(query if query is not None else self.auth_query())
-        return await self._stack.enter_async_context(open_client_peer(url, self.log))
+        peer = open_client_peer(url, self.log, close_timeout=self.config.close_timeout)
+        return await self._stack.enter_async_context(peer)
 
     async def opening(self, peer: FramePeer) -> tuple[dict[str, Any], dict[str, Any]]:
         """Read the hub HELLO and HANDSHAKE offer payloads.

@@ -89,9 +89,13 @@ def _preview(frame: Frame) -> str:
 class FramePeer:
     """One websocket, frame by frame, with a log."""
 
-    def __init__(self, ws: WebSocketConnection, log: list[LogEntry]) -> None:
+    def __init__(
+        self, ws: WebSocketConnection, log: list[LogEntry], close_timeout: float = 5.0
+    ) -> None:
         self.ws = ws
         self.log = log
+        #: Seconds the peer has to close when a requirement says it must (spec §0).
+        self.close_timeout = close_timeout
         self.close_code: int | None = None
         self.close_reason = ""
         self._t0 = trio.current_time()
@@ -310,7 +314,7 @@ class NoiseKeys:
 
 @contextlib.asynccontextmanager
 async def open_client_peer(
-    url: str, log: list[LogEntry], *, connect_timeout: float = 5.0
+    url: str, log: list[LogEntry], *, connect_timeout: float = 5.0, close_timeout: float = 5.0
 ) -> AsyncIterator[FramePeer]:
     """Dial ``url`` (the full target, query included) and yield a ``FramePeer``.
 
@@ -343,7 +347,7 @@ async def open_client_peer(
             except (trio.TooSlowError, HandshakeError, ConnectionRejected) as exc:
                 raise PeerClosed(None, f"upgrade failed: {type(exc).__name__}") from None
             try:
-                yield FramePeer(ws, log)
+                yield FramePeer(ws, log, close_timeout)
             finally:
                 await _drop_tcp(ws)
                 nursery.cancel_scope.cancel()
@@ -364,9 +368,10 @@ class Accepted:
 class ScriptedHubServer:
     """Accepts websocket clients on 127.0.0.1 and hands each to the running case."""
 
-    def __init__(self, log: list[LogEntry], port: int = 0) -> None:
+    def __init__(self, log: list[LogEntry], port: int = 0, close_timeout: float = 5.0) -> None:
         self.log = log
         self.port = port
+        self.close_timeout = close_timeout
         self._send, self._recv = trio.open_memory_channel[Accepted](8)
         self._done = trio.Event()
 
@@ -376,7 +381,8 @@ class ScriptedHubServer:
         async def on_request(request: WebSocketRequest) -> None:
             ws = await request.accept()
             headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers)
-            accepted = Accepted(FramePeer(ws, self.log), request.path, headers)
+            peer = FramePeer(ws, self.log, self.close_timeout)
+            accepted = Accepted(peer, request.path, headers)
             try:
                 self._send.send_nowait(accepted)
             except trio.WouldBlock:

@@ -55,6 +55,13 @@ def _common(fn: Any) -> Any:
         ),
         click.option("--reply-timeout", type=float, default=5.0, show_default=True),
         click.option(
+            "--close-timeout",
+            type=float,
+            default=5.0,
+            show_default=True,
+            help="seconds a peer has to close when it must",
+        ),
+        click.option(
             "--quiet-timeout",
             type=float,
             default=1.0,
@@ -187,6 +194,7 @@ def _config(target: str, opts: dict[str, Any]) -> RunConfig:
         timeout=opts["timeout"],
         reply_timeout=opts["reply_timeout"],
         quiet_timeout=opts["quiet_timeout"],
+        close_timeout=opts["close_timeout"],
         seed=seed,
         hub_site_id=opts.pop("hub_site_id", None),
         max_frame_bytes=opts.pop("max_frame_bytes", 10 * 1024 * 1024),

@@ -12,8 +12,6 @@ from .._case import Failed, Outcome
 from .._hubctx import HubContext
 from .._peer import FramePeer, PeerClosed
 
-#: Seconds a peer has to close after a stimulus that requires it (spec §1.5).
-CLOSE_WITHIN: Final = 5.0
 #: Close codes that count as a close (1006: the TCP stream just ended).
 CLOSE_CODES: Final = frozenset({1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1011, None})
 
@@ -57,9 +55,9 @@ async def expect_close(
         The close code.
     """
     try:
-        got, frames = await peer.wait_closed(CLOSE_WITHIN)
+        got, frames = await peer.wait_closed(peer.close_timeout)
     except trio.TooSlowError:
-        raise Failed(f"the connection closed within {CLOSE_WITHIN:g} s", "still open") from None
+        raise Failed(f"a close within {peer.close_timeout:g} s", "still open") from None
     if forbid_envelope and has_envelope(frames):
         raise Failed("no HANDSHAKE envelope before the close", "an envelope was sent")
     if code is not None and got != code:
@@ -76,9 +74,9 @@ async def dial_expect_refusal(ctx: HubContext, query: str, *, code: int | None =
             raise Failed(f"close code {code}", "the upgrade was refused (no websocket)") from None
         return Outcome("the upgrade was refused")
     try:
-        got, frames = await peer.wait_closed(CLOSE_WITHIN)
+        got, frames = await peer.wait_closed(peer.close_timeout)
     except trio.TooSlowError:
-        raise Failed(f"the connection closed within {CLOSE_WITHIN:g} s", "still open") from None
+        raise Failed(f"a close within {peer.close_timeout:g} s", "still open") from None
     if "hello" in msg_types(frames):
         raise Failed("no HELLO frame", "the hub sent a HELLO")
     if code is not None and got != code:

@@ -136,7 +136,7 @@ async def tampered_offer(ctx: ClientContext) -> Outcome:
     forged = ctx.rng(32 + 48 + 16).hex()
     await conn.peer.send_plain(HiveMessage(MessageType.HANDSHAKE, {"noise": {"msg": forged}}))
     try:
-        code, frames = await conn.peer.wait_closed(5.0)
+        code, frames = await conn.peer.wait_closed(conn.peer.close_timeout)
     except trio.TooSlowError:
         raise Failed("the client to abort", "still connected") from None
     expect(not frames, "nothing after the failed handshake", f"{len(frames)} frames")

@@ -10,7 +10,7 @@ import trio
 from .._case import Failed, Level, Outcome, Profile, expect
 from .._hubctx import ECHO, HubContext, reply_data
 from .._peer import PeerClosed
-from ._common import CLOSE_WITHIN, dial_expect_refusal, no_reply
+from ._common import dial_expect_refusal, no_reply
 from ._registry import hub_case
 
 L, S = Profile.L, Profile.S
@@ -122,7 +122,7 @@ async def oversize_frame(ctx: HubContext) -> Outcome:
     with contextlib.suppress(PeerClosed):
         await peer.send(b"\x00" * (ctx.config.max_frame_bytes + 1))
     try:
-        code, _ = await peer.wait_closed(CLOSE_WITHIN)
+        code, _ = await peer.wait_closed(peer.close_timeout)
     except trio.TooSlowError:
         raise Failed("close code 1009", "the connection stayed open") from None
     expect(code == 1009, "close code 1009", f"close code {code}")

@@ -14,7 +14,7 @@ from hivemind_proto.hazmat import make_envelope
 from .._case import Failed, Level, Outcome, Profile, Skipped, expect
 from .._hubctx import HubContext, reply_data
 from .._peer import PeerClosed
-from ._common import CLOSE_WITHIN, expect_close
+from ._common import expect_close
 from ._registry import hub_case
 
 L, S = Profile.L, Profile.S
@@ -435,10 +435,10 @@ async def handshake_timeout(ctx: HubContext) -> Outcome:
     peer = await ctx.dial()
     await ctx.opening(peer)
     try:
-        code, _ = await peer.wait_closed(ctx.config.handshake_timeout + CLOSE_WITHIN)
+        code, _ = await peer.wait_closed(ctx.config.handshake_timeout + peer.close_timeout)
     except trio.TooSlowError:
         raise Failed(
-            f"a close within {ctx.config.handshake_timeout:g} s (+{CLOSE_WITHIN:g} s)",
+            f"a close within {ctx.config.handshake_timeout:g} s (+{peer.close_timeout:g} s)",
             "still open",
         ) from None
     return Outcome(f"closed with {code}")

@@ -467,7 +467,14 @@ def test_run_submission_preflight(tmp_path: Path) -> None:
         r = c.post(f"/v1/rooms/{rid}/query-agents", headers=invite)
         assert r.status_code == 415  # uploads are multipart
     with sup.client(tmp_path) as c:
-        assert c.post(url, json=good, headers=paying).status_code == 503  # sealed after restart
+        owner = sup.auth(t["api_key"])
+        assert c.get(f"/v1/rooms/{rid}/key", headers=owner).json()["open"] is False  # restarted
+        wrong = {**good, "query_agent_id": "nosuchagent"}
+        assert c.post(url, json=wrong, headers=owner).status_code == 404  # refused before opening
+        assert c.get(f"/v1/rooms/{rid}/key", headers=owner).json()["open"] is False
+        # a run presents its credential, so it opens the sealed room itself
+        assert c.post(url, json=good, headers=owner).status_code == 200
+        assert c.get(f"/v1/rooms/{rid}/key", headers=owner).json()["open"] is True
 
 
 def test_admin_key_reset_does_not_inherit_open_rooms(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ from . import _room_core as core
 from ._auth import require
 from ._body import Field, json_body
 from ._errors import ApiError
-from ._seal import room_key
+from ._seal import open_room
 from ._services import Services
 from .agents import _FORM_SLACK, _read_form
 
@@ -176,7 +176,8 @@ async def preflight(request: Request, caller: Caller) -> RunRequest:
     agent = store.get_agent(query_agent)
     if agent is None:
         raise ApiError(404, "query agent not found")
-    await room_key(services, caller, room)
+    # a run presents its credential: it opens the room key itself (the restart property)
+    await open_room(services, caller, room)
     run_id = request.headers.get("x-hivemind-idempotency-key")
     if run_id is not None and not _IDEMPOTENCY.fullmatch(run_id):
         raise ApiError(400, "X-Hivemind-Idempotency-Key must be 12 to 64 lowercase hex")
@@ -424,7 +425,7 @@ async def upload_query_agent(request: Request) -> JSONResponse:
     spec = _upload_spec(fields)
     provider = _provider(room, {"provider": fields.get("provider")})
     archive = read_archive(data, max_archive_bytes=limit)
-    key = await room_key(services, caller, room)
+    key = await open_room(services, caller, room)
     payer, payer_token = _payer(services, request, caller)
     if engine is None:
         raise ApiError(503, "the run engine is not running")

@@ -33,8 +33,6 @@ from ._peer import FramePeer, LegacyKeys, LogEntry, PeerClosed, open_client_peer
 ECHO: Final = "hive.conformance.echo"
 FORBIDDEN: Final = "hive.conformance.forbidden"
 REPLY_SUFFIX: Final = ".reply"
-ALL_ENCODINGS: Final = [e.value for e in TextEncoding]
-ALL_CIPHERS: Final = [c.value for c in Cipher]
 #: What the suite offers unless a case asks otherwise (every hub must allow JSON-HEX).
 OFFER_ENCODINGS: Final = ["JSON-HEX", "JSON-B64", "JSON-URLSAFE-B64", "JSON-B32"]
 OFFER_CIPHERS: Final = ["AES-GCM", "CHACHA20-POLY1305"]

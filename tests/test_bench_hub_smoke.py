@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 QUICK = ("--quick", "--only", "ours", "--budget", "45")
-ROW = re.compile(r"^(\d+ satellites?|password handshake|RSS per idle)")
+ROW = re.compile(r"^(\d+ satellites?|hub CPU|password handshake|RSS per idle)")
 
 
 def interop_python() -> str:
@@ -57,13 +57,15 @@ def test_quick_run_against_our_hub(tmp_path: Path) -> None:
         assert ours[name]["rtt_p50_ms"] <= ours[name]["rtt_p99_ms"]
     assert ours["many"]["satellites"] == figures["plan"]["satellites"]
     assert ours["handshake"]["n"] == figures["plan"]["handshakes"]
+    assert ours["many"]["hub_cpu_ms_per_msg"] > 0
+    assert figures["bus_alone"]["replies"] > 0  # the no-hub ceiling was measured too
     for name in ("idle_small", "idle_big"):
         assert ours[name]["reached"] == ours[name]["target"], ours[name]
         assert ours[name]["rss_after_kib"] > 0
     assert ours["idle_big"]["handshake"] == "pre-shared key"
     # The printed table: one row per figure, ours as a number, the reference not run.
     rows = [line for line in done.stdout.splitlines() if ROW.match(line)]
-    assert len(rows) == len(figures["table"]) == 10, done.stdout
+    assert len(rows) == len(figures["table"]) == 12, done.stdout
     for line in rows:
         assert re.search(r"\s\d[\d,]*(\.\d+)?(/s| ms| KiB)\s+n/a \(not run\)", line), line
     by_metric = {row["metric"]: row for row in figures["table"]}

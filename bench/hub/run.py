@@ -230,6 +230,12 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` (all its threads) in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # -- the OVOS side ----------------------------------------------------------------
 
 
@@ -275,6 +281,48 @@ async def ready_bus(
             if not line:
                 break
     raise RuntimeError("the bus responder did not become ready")
+
+
+async def bus_alone(bus: Bus, window: int, seconds: float) -> dict[str, Any]:
+    """The ceiling without a hub: utterances straight onto the OVOS bus, replies matched.
+
+    One trio-websocket client keeps ``window`` utterances in flight for
+    ``seconds``; the bus and the responder do exactly the work they do behind
+    a hub, so no hub can beat this rate on the same machine.
+    """
+    from trio_websocket import open_websocket_url
+
+    rtts: list[float] = []
+    pending: dict[int, float] = {}
+    slots = trio.Semaphore(window)
+    started = time.perf_counter()
+    last = started
+    async with open_websocket_url(f"ws://{HOST}:{bus.port}/core") as ws:
+
+        async def reader() -> None:
+            nonlocal last
+            while True:
+                message = json.loads(await ws.get_message())
+                data = message.get("data") or {}
+                if message.get("type") == "speak" and data.get("i") in pending:
+                    last = time.perf_counter()
+                    rtts.append(last - pending.pop(data["i"]))
+                    slots.release()
+
+        context = {"source": "bench-direct", "session": {"session_id": "bench-direct"}}
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            with trio.move_on_after(seconds):
+                for i in itertools.count():
+                    await slots.acquire()
+                    pending[i] = time.perf_counter()
+                    await ws.send_message(json.dumps(bus_message(UTT, {"i": i}, context)))
+            with trio.move_on_after(3):
+                while pending:  # noqa: ASYNC110 (replies arrive on the reader task)
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+    elapsed = max(last - started, 1e-9)
+    return {"window": window, "replies": len(rtts), "msgs_per_s": len(rtts) / elapsed}
 
 
 # -- the hubs under test ------------------------------------------------------------
@@ -672,15 +720,26 @@ async def idle_rss(
 # -- one hub --------------------------------------------------------------------------
 
 
+async def metered(hub: HubUnderTest, measurement: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """Run a load pass and add the hub's CPU time per reply (ms) to its figures."""
+    before = cpu_seconds(hub.proc.pid)
+    result = await measurement
+    used = cpu_seconds(hub.proc.pid) - before
+    result["hub_cpu_ms_per_msg"] = used * 1000 / result["replies"] if result["replies"] else None
+    return result
+
+
 async def bench_hub(hub: HubUnderTest, plan: Plan, *, is_reference: bool) -> dict[str, Any]:
     """Every measurement against one started hub."""
     out: dict[str, Any] = {"notes": hub.notes}
     await warm_up(hub)
     one = await connect_many(hub, 1, key=ACCESS_KEY, crypto_key=None, budget=30, concurrency=1)
     try:
-        out["one_rtt"] = await load_pass(one[0], 1, plan.pass_seconds, plan.pass_max_messages)
-        out["one_rate"] = await load_pass(
-            one[0], plan.window, plan.pass_seconds, plan.pass_max_messages
+        out["one_rtt"] = await metered(
+            hub, load_pass(one[0], 1, plan.pass_seconds, plan.pass_max_messages)
+        )
+        out["one_rate"] = await metered(
+            hub, load_pass(one[0], plan.window, plan.pass_seconds, plan.pass_max_messages)
         )
     finally:
         for sat in one[0]:
@@ -689,7 +748,9 @@ async def bench_hub(hub: HubUnderTest, plan: Plan, *, is_reference: bool) -> dic
         hub, plan.satellites, key=ACCESS_KEY, crypto_key=None, budget=120, concurrency=16
     )
     try:
-        out["many"] = await load_pass(many, 1, plan.pass_seconds, plan.pass_max_messages)
+        out["many"] = await metered(
+            hub, load_pass(many, 1, plan.pass_seconds, plan.pass_max_messages)
+        )
     finally:
         for sat in many:
             await sat.aclose()
@@ -747,6 +808,15 @@ def rows(plan: Plan) -> list[Row]:
         Row(f"{n} satellites: msg/s (1 in flight each) [L]", ("many", "msgs_per_s"), "/s", True),
         Row(f"{n} satellites: round trip p50", ("many", "rtt_p50_ms"), " ms", False),
         Row(f"{n} satellites: round trip p99", ("many", "rtt_p99_ms"), " ms", False),
+        Row(
+            f"hub CPU per round trip ({w} in flight)",
+            ("one_rate", "hub_cpu_ms_per_msg"),
+            " ms",
+            False,
+        ),
+        Row(
+            f"hub CPU per round trip ({n} satellites)", ("many", "hub_cpu_ms_per_msg"), " ms", False
+        ),
         Row("password handshake p50 [L]", ("handshake", "p50_ms"), " ms", False),
         Row("password handshake p99 [L]", ("handshake", "p99_ms"), " ms", False),
         Row(
@@ -781,7 +851,10 @@ def cell(result: dict[str, Any] | None, path: tuple[str, str]) -> tuple[float | 
 
 def fmt(value: float, unit: str) -> str:
     """Print a figure with sensible precision."""
-    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    if abs(value) >= 100:
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3f}"
     return text + unit
 
 
@@ -867,6 +940,8 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
         try:
             bus, (bus_proc,) = start_bus(procs, tmp / "bus", py)
             await ready_bus(procs, bus, bus_proc, py)
+            with trio.fail_after(60):
+                figures["bus_alone"] = await bus_alone(bus, plan.window, plan.pass_seconds)
             budget = args.budget or (60.0 if args.quick else 900.0)
             ours = ref = None
             if args.only in ("both", "ours"):
@@ -879,6 +954,11 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             procs.close()
     lines = table(plan, ours, ref)
     notes = [*(ours or {}).get("notes", []), *(ref or {}).get("notes", [])]
+    alone = figures["bus_alone"]
+    notes.append(
+        f"ceiling without any hub (OVOS bus + responder alone, {alone['window']} in flight): "
+        f"{alone['msgs_per_s']:,.0f} msg/s"
+    )
     notes.append("L = legacy v1 wire profile (what released clients speak)")
     notes.append("hubs, bus, responder and load generator share this machine's cores")
     print_table(lines, notes)

@@ -931,6 +931,27 @@ async def run_one(
 
 
 async def amain(args: argparse.Namespace) -> dict[str, Any]:
+    """``measure``, stopped cleanly (children reaped) on SIGTERM or SIGHUP."""
+    result: dict[str, Any] = {"error": "interrupted by a signal"}
+
+    async def body(scope: trio.CancelScope) -> None:
+        result.clear()
+        result.update(await measure(args))
+        scope.cancel()
+
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(body, nursery.cancel_scope)
+            async for _ in signals:
+                print("interrupted: stopping every child process", file=sys.stderr)
+                result.clear()
+                result["error"] = "interrupted by a signal"
+                nursery.cancel_scope.cancel()
+                break
+    return result
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Start the bus, then each selected hub in turn; return every figure."""
     plan = QUICK if args.quick else FULL
     py = interop_python()
@@ -979,7 +1000,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str))
     failed = [k for k in ("ours", "reference") if (figures.get(k) or {}).get("error")]
-    return 1 if failed else 0
+    return 1 if failed or "error" in figures else 0
 
 
 if __name__ == "__main__":

@@ -721,12 +721,24 @@ async def idle_rss(
 
 
 async def metered(hub: HubUnderTest, measurement: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-    """Run a load pass and add the hub's CPU time per reply (ms) to its figures."""
+    """Run a load pass, add the hub's CPU time per reply (ms), then let the hub go quiet."""
     before = cpu_seconds(hub.proc.pid)
     result = await measurement
     used = cpu_seconds(hub.proc.pid) - before
     result["hub_cpu_ms_per_msg"] = used * 1000 / result["replies"] if result["replies"] else None
+    await settle(hub)
     return result
+
+
+async def settle(hub: HubUnderTest, seconds: float = 15.0) -> None:
+    """Wait (bounded) until the hub uses under 5 % of a core, so a backlog left by
+    one phase (queued bus traffic, closing connections) does not skew the next."""
+    with trio.move_on_after(seconds):
+        while True:
+            before = cpu_seconds(hub.proc.pid)
+            await trio.sleep(0.5)
+            if cpu_seconds(hub.proc.pid) - before < 0.025:
+                return
 
 
 async def bench_hub(hub: HubUnderTest, plan: Plan, *, is_reference: bool) -> dict[str, Any]:
@@ -754,13 +766,15 @@ async def bench_hub(hub: HubUnderTest, plan: Plan, *, is_reference: bool) -> dic
     finally:
         for sat in many:
             await sat.aclose()
+    await settle(hub)
     out["handshake"] = await handshakes(hub, plan.handshakes, 60)
+    await settle(hub)
     budget = plan.ref_idle_budget if is_reference else plan.idle_budget
     conc = plan.connect_concurrency
     out["idle_small"] = await idle_rss(
         hub, plan.idle_small, key=ACCESS_KEY, crypto_key=None, budget=budget, concurrency=conc
     )
-    await trio.sleep(1)
+    await settle(hub)
     if hub.psk_key is None:
         out["idle_big"] = {
             "target": plan.idle_big,

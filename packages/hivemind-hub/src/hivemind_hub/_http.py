@@ -35,6 +35,7 @@ from hivemind_proto import (
     Role,
     parse_authorization,
 )
+from hivemind_proto.trio import HANDSHAKE_THREADS
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 from starlette.applications import Starlette
@@ -149,7 +150,7 @@ class HttpTransport:
         old = self.links.get(auth.access_key)
         if old is not None:
             self._drop(auth.access_key, old)
-        conn = Connection(Role.HUB, settings, rng=os.urandom)
+        conn = Connection(Role.HUB, settings, rng=os.urandom, psk_deriver=self.hub.derive_psk)
         now = trio.current_time()
         link = HttpLink(conn, auth, self.capacity, now, tokens=self.burst, stamp=now)
         conn.start()
@@ -196,7 +197,11 @@ class HttpTransport:
 
     async def _feed(self, auth: Authorization, link: HttpLink, frame: str) -> JSONResponse:
         try:
-            events = await trio.to_thread.run_sync(link.conn.receive_frame, frame)
+            events = await trio.to_thread.run_sync(
+                link.conn.receive_frame,
+                frame,
+                limiter=HANDSHAKE_THREADS if link.live is None else None,
+            )
         except RemoteProtocolError as exc:
             self._drop(auth.access_key, link)
             return JSONResponse({"error": "protocol error", "code": exc.close_code}, 400)

@@ -49,6 +49,7 @@ from .clients import Client
 from .config import HubConfig
 from .identity import HubIdentity
 from .policy import PolicyChain
+from .psk import PskCache
 from .routing import (
     Action,
     BinaryPayload,
@@ -117,6 +118,7 @@ class Hub:
         agent: The agent protocol.
         binary: The binary protocol hook.
         clock: Wall clock (Unix seconds).
+        psk_cache: Noise PSKs derived once per password and node id.
     """
 
     def __init__(
@@ -129,8 +131,10 @@ class Hub:
         binary: BinaryHandler,
         *,
         clock: Callable[[], float] = time.time,
+        psk_cache: PskCache | None = None,
     ) -> None:
         self.config = config
+        self.psk_cache = psk_cache if psk_cache is not None else PskCache()
         self.store = store
         self.identity = identity
         self.agent = agent
@@ -162,7 +166,14 @@ class Hub:
         if on_change is not None:
             on_change(self._on_store_change)
 
+    def derive_psk(self, password: str, node_id: str) -> bytes:
+        """The Noise PSK deriver given to connections (cached; blocking on a miss)."""
+        return self.psk_cache.derive(password, node_id)
+
     def _on_store_change(self, change: ClientChange) -> None:
+        before, after = change.before, change.after
+        if before is not None and (after is None or after.password != before.password):
+            self.psk_cache.forget(before.password, self.identity.node_id)
         if not change.revokes_access or self._token is None:
             return
         with contextlib.suppress(trio.RunFinishedError):

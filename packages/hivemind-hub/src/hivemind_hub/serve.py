@@ -30,6 +30,7 @@ from .binary import BinaryHandler, load_binary_handler
 from .config import HTTP_PLUGIN, HubConfig, data_dir
 from .identity import load_identity
 from .policy import build_policy_chain
+from .psk import PskCache
 from .store import ClientStore, open_store
 
 __all__ = ["ServingHub", "channel_limits", "run_hub", "serve_hub"]
@@ -79,6 +80,7 @@ async def serve_hub(
     agent: Agent | None = None,
     binary: BinaryHandler | None = None,
     site_id: str = "hub",
+    psk_cache: PskCache | None = None,
     task_status: trio.TaskStatus[ServingHub] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the hub until cancelled.
@@ -90,6 +92,7 @@ async def serve_hub(
         agent: The agent (default: ``config.agent_protocol``).
         binary: The binary hook (default: ``config.binary_protocol``).
         site_id: This hub's site id.
+        psk_cache: Where Noise PSKs are cached (default: a fresh argon2id cache).
         task_status: Receives a ``ServingHub`` once listening.
     """
     data = data or data_dir()
@@ -103,6 +106,7 @@ async def serve_hub(
             build_policy_chain(config.policy_chain),
             agent or load_agent(config.agent_protocol),
             binary or load_binary_handler(config.binary_protocol),
+            psk_cache=psk_cache,
         )
         await _serve(hub, config, data, task_status)
     finally:
@@ -130,6 +134,7 @@ async def _serve(
                 rng=os.urandom,
                 ssl_context=_ssl_context(config, data),
                 limits=limits,
+                psk_deriver=hub.derive_psk,
                 task_status=task_status,
             )
         )

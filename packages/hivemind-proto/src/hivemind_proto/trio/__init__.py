@@ -7,7 +7,13 @@ ASGI websocket in ``AsgiWebSocketTransport`` and call ``run_hub_session``.
 
 from __future__ import annotations
 
-from ._channel import ChannelClosed, ChannelLimits, HiveChannel, SlowConsumerPolicy
+from ._channel import (
+    HANDSHAKE_THREADS,
+    ChannelClosed,
+    ChannelLimits,
+    HiveChannel,
+    SlowConsumerPolicy,
+)
 from ._client import (
     HiveClient,
     HiveRefused,
@@ -25,6 +31,7 @@ from ._transport import (
 )
 
 __all__ = [
+    "HANDSHAKE_THREADS",
     "AsgiWebSocketTransport",
     "ChannelClosed",
     "ChannelLimits",

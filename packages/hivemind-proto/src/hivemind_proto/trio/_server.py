@@ -23,6 +23,7 @@ from trio_websocket import WebSocketRequest, serve_websocket
 from .._auth import Authorization, authorization_from_target
 from .._connection import Connection
 from .._errors import CloseCode, RemoteProtocolError
+from .._noise import derive_psk
 from .._settings import HubSettings
 from .._state import Role
 from ._channel import ChannelClosed, ChannelLimits, HiveChannel
@@ -58,9 +59,15 @@ async def run_hub_session(
     *,
     rng: Callable[[int], bytes],
     limits: ChannelLimits,
+    psk_deriver: Callable[[str, str], bytes] = derive_psk,
 ) -> HiveChannel:
-    """Run one hub-side session over an accepted transport until it closes."""
-    channel = HiveChannel(Connection(Role.HUB, settings, rng=rng), transport, limits)
+    """Run one hub-side session over an accepted transport until it closes.
+
+    ``psk_deriver`` computes a Noise PSK the settings do not hold; it runs in
+    a worker thread behind ``HANDSHAKE_THREADS`` (a hub passes a cache here).
+    """
+    conn = Connection(Role.HUB, settings, rng=rng, psk_deriver=psk_deriver)
+    channel = HiveChannel(conn, transport, limits)
     async with trio.open_nursery() as nursery:
         try:
             await nursery.start(channel.run)
@@ -84,9 +91,13 @@ async def serve_hive(
     rng: Callable[[int], bytes],
     ssl_context: ssl.SSLContext | None = None,
     limits: ServerLimits | None = None,
+    psk_deriver: Callable[[str, str], bytes] = derive_psk,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the hive protocol; reports the bound port when listening."""
+    """Serve the hive protocol; reports the bound port when listening.
+
+    ``psk_deriver`` is passed to every session (see ``run_hub_session``).
+    """
     limits = limits or ServerLimits()
     slots = trio.Semaphore(limits.max_connections)
 
@@ -97,7 +108,7 @@ async def serve_hive(
             await request.reject(503, body=b"hub at capacity")
             return
         try:
-            await _accept(request, authenticate, handler, rng, limits)
+            await _accept(request, authenticate, handler, rng, limits, psk_deriver)
         finally:
             slots.release()
 
@@ -122,6 +133,7 @@ async def _accept(
     handler: Handler,
     rng: Callable[[int], bytes],
     limits: ServerLimits,
+    psk_deriver: Callable[[str, str], bytes],
 ) -> None:
     try:
         authorization = authorization_from_target(request.path)
@@ -135,7 +147,13 @@ async def _accept(
     ws = await request.accept()
     transport = TrioWebSocketTransport(ws)
     await run_hub_session(
-        transport, settings, authorization, handler, rng=rng, limits=limits.channel
+        transport,
+        settings,
+        authorization,
+        handler,
+        rng=rng,
+        limits=limits.channel,
+        psk_deriver=psk_deriver,
     )
 
 

@@ -7,7 +7,8 @@ PY := $(CURDIR)/.venv/bin/python
 INTEROP_VENV := $(CURDIR)/.cache/interop-venv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: install interop-venv test lint demo bench bench-proto bench-rooms bench-hub vectors conformance clean
+.PHONY: install interop-venv test lint demo bench bench-proto bench-rooms bench-hub vectors conformance clean \
+	conformance-bus-client conformance-reference conformance-ours
 
 install: .venv/.installed
 
@@ -64,6 +65,18 @@ bench-hub: install interop-venv
 # (every profile); CONFORMANCE_ARGS adds options, e.g. --json report.json.
 conformance: install
 	$(CURDIR)/.venv/bin/hivemind-conformance reference --profile N $(CONFORMANCE_ARGS)
+
+# Committed reports in docs/conformance/ (conformance/tools/reports.py): the released
+# hivemind-bus-client 0.4.4 (client mode, profile L), the released hivemind-core 4.0.0
+# hub (profiles L and S) and our hub (L, S and N), both behind a real OVOS bus.
+conformance-bus-client: install interop-venv
+	HIVEMIND_INTEROP_PYTHON=$(INTEROP_VENV)/bin/python $(PY) conformance/tools/reports.py bus-client
+
+conformance-reference: install interop-venv
+	HIVEMIND_INTEROP_PYTHON=$(INTEROP_VENV)/bin/python $(PY) conformance/tools/reports.py reference
+
+conformance-ours: install interop-venv
+	HIVEMIND_INTEROP_PYTHON=$(INTEROP_VENV)/bin/python $(PY) conformance/tools/reports.py ours
 
 clean:
 	rm -rf .venv .cache

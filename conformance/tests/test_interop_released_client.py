@@ -1,13 +1,17 @@
 """Client mode against the released hivemind-bus-client (0.4.x), unchanged.
 
 The released client runs the client echo contract through
-``interop/bus_client_echo.py`` in the interop virtualenv. Legacy-wire checks
-pass; the suite catches its documented defects (unknown envelope keys are
-fatal, uncompressed WIRE-1 frames cannot be decoded).
+``conformance/tools/bus_client_echo.py`` in the interop virtualenv. A run of
+every profile-L case must grade exactly as the committed report
+``docs/conformance/hivemind-bus-client-0.4.4.json`` says (so the report
+cannot drift from what the client does), and the profile-S checks of its
+documented defects must FAIL (unknown envelope keys are fatal, uncompressed
+WIRE-1 frames cannot be decoded).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -20,19 +24,18 @@ from hivemind_conformance.cases import CLIENT_CASES
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
-ECHO = Path(__file__).parent / "interop" / "bus_client_echo.py"
+ROOT = Path(__file__).resolve().parents[2]
+ECHO = ROOT / "conformance" / "tools" / "bus_client_echo.py"
+REPORT = ROOT / "docs" / "conformance" / "hivemind-bus-client-0.4.4.json"
 CREDS = Credentials("released-client-key", "released-client-password")
-EXPECTED = {
-    "C01": Grade.PASS,
-    "C02": Grade.PASS,
-    "C05": Grade.PASS,
+DEFECTS = {
     "C16-S": Grade.FAIL,  # 0.4.x throws on unknown envelope keys
     "C09-S": Grade.FAIL,  # 0.4.x inflates every WIRE-1 frame
 }
 
 
 def _interop_python() -> str:
-    default = Path(__file__).resolve().parents[2] / ".cache" / "interop-venv" / "bin" / "python"
+    default = ROOT / ".cache" / "interop-venv" / "bin" / "python"
     path = os.environ.get("HIVEMIND_INTEROP_PYTHON") or str(default)
     if not Path(path).exists():
         if os.environ.get("CI") == "true":
@@ -41,20 +44,39 @@ def _interop_python() -> str:
     return path
 
 
-async def test_released_client_passes_legacy_checks_and_fails_its_known_defects() -> None:
-    template = f"{_interop_python()} {ECHO} {{url}} {CREDS.access_key} {CREDS.password}"
-    config = RunConfig(
+def _config(template: str, profile: Profile) -> RunConfig:
+    return RunConfig(
         target=template,
         client=CREDS,
-        profile=Profile.S,
-        timeout=40,
+        profile=profile,
+        timeout=60,
         reply_timeout=12,
         quiet_timeout=0.6,
         concurrency=2,
         seed=21,
     )
-    cases = select(CLIENT_CASES, Profile.S, list(EXPECTED))
+
+
+def _template() -> str:
+    return f"{_interop_python()} {ECHO} {{url}} {CREDS.access_key} {CREDS.password}"
+
+
+async def test_released_client_grades_as_its_committed_report() -> None:
+    template = _template()
+    committed = {c["id"]: c["grade"] for c in json.loads(REPORT.read_text())["cases"]}
+    cases = select(CLIENT_CASES, Profile.L)
+    launch = client_context_factory(lambda url: exec_launcher(template, url))
+    with trio.fail_after(240):
+        results = await run_cases(cases, _config(template, Profile.L), launch)
+    graded = {r.case.id: r.grade.value for r in results}
+    assert graded == committed, "the released client no longer grades as its report says"
+    assert graded["client/3.4/C02"] == "PASS"
+
+
+async def test_released_client_fails_its_known_defects() -> None:
+    template = _template()
+    cases = select(CLIENT_CASES, Profile.S, list(DEFECTS))
     launch = client_context_factory(lambda url: exec_launcher(template, url))
     with trio.fail_after(120):
-        results = await run_cases(cases, config, launch)
-    assert {r.case.check: r.grade for r in results} == EXPECTED
+        results = await run_cases(cases, _config(template, Profile.S), launch)
+    assert {r.case.check: r.grade for r in results} == DEFECTS

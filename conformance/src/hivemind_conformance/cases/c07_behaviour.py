@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hivemind_proto import HiveMessage, MessageType
 
-from .._case import Level, Outcome, Profile, Skipped, expect
+from .._case import Failed, Level, Outcome, Profile, Skipped, expect
 from .._clientctx import ClientContext
 from .._peer import PeerClosed
 from ._registry import client_case
@@ -72,7 +72,12 @@ async def broadcast_site(ctx: ClientContext) -> Outcome:
     await session.send(
         HiveMessage(MessageType.BROADCAST, ctx.echo_message(ours), target_site_id=site)
     )
-    echoed = await ctx.wait_echo(session, ours)
+    try:
+        echoed = await ctx.wait_echo(session, ours)
+    except PeerClosed as exc:
+        raise Failed(
+            "the connection kept after a BROADCAST", f"it closed (code {exc.code})"
+        ) from None
     expect(echoed is not None, "the BUS for our site injected (echoed)", "nothing")
     stray = [
         m

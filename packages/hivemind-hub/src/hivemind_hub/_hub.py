@@ -7,10 +7,15 @@ and the agent. Transports (websocket, HTTP polling, the upstream link) call
 it: ``authenticate`` when a satellite asks to connect, ``serve_channel`` for
 a ready websocket channel, ``attach``/``detach``/``on_message`` for any
 other kind of link. Every inbound message is judged against the client record
-as it is *now*: the record is re-read from the store per message, so a
-client deleted, re-keyed or demoted by another process (the CLI) is closed
-with 1008 on its next message; changes made through this process's store
-close its connections at once (``on_change``). Outbound work never blocks
+as it is *now*, so a client deleted, re-keyed or demoted by another process
+(the CLI) is closed with 1008 on its next message; changes made through this
+process's store close its connections at once (``on_change``). Reading the
+store costs a worker thread, so each connection keeps the record it last read
+with two freshness marks: the store's ``change_stamp`` (file stats that move
+when any process writes; None when unknown, which forces a read) and a
+generation counter bumped by every in-process ``on_change``. A message reuses
+the kept record only when both marks are unchanged; the stamp is taken
+before the read, so a write racing the read is seen by the next message. Outbound work never blocks
 the sender: peer links queue with their own slow-consumer policy, the agent
 queue is bounded, the upstream queue is bounded.
 
@@ -22,8 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -95,6 +101,10 @@ class LiveLink:
     is_admin: bool
     useragent: str
     last_touch: float = 0.0
+    #: The client record last read for this connection, and its freshness marks.
+    record: Client | None = field(default=None, repr=False)
+    record_stamp: Hashable | None = field(default=None, repr=False)
+    record_generation: int = -1
 
 
 def _session_of(hello: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -155,6 +165,9 @@ class Hub:
         self.dropped_upstream = 0
         self._nursery: trio.Nursery | None = None
         self._token: trio.lowlevel.TrioToken | None = None
+        #: Bumped by every change this process makes to the store.
+        self._generation = 0
+        self._generation_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -171,6 +184,8 @@ class Hub:
         return self.psk_cache.derive(password, node_id)
 
     def _on_store_change(self, change: ClientChange) -> None:
+        with self._generation_lock:
+            self._generation += 1
         before, after = change.before, change.after
         if before is not None and (after is None or after.password != before.password):
             self.psk_cache.forget(before.password, self.identity.node_id)
@@ -200,6 +215,39 @@ class Hub:
         except Exception as exc:
             log.error("client lookup failed: %s", type(exc).__name__)
             return None
+
+    def _store_stamp(self) -> Hashable | None:
+        stamp_of = getattr(self.store, "change_stamp", None)
+        if stamp_of is None:
+            return None
+        try:
+            stamp: Hashable | None = stamp_of()
+        except Exception:
+            return None
+        return stamp
+
+    def _read_stamped(self, access_key: str) -> tuple[Client | None, Hashable | None]:
+        stamp = self._store_stamp()
+        return self.store.get_by_access_key(access_key), stamp
+
+    async def current_record(self, live: LiveLink) -> Client | None:
+        """The record of ``live``'s client as it is now (None if gone or on error).
+
+        Reuses the record read for an earlier message while the store's
+        change stamp and this process's change generation are unchanged.
+        """
+        if live.record is not None and live.record_generation == self._generation:
+            stamp = self._store_stamp()
+            if stamp is not None and stamp == live.record_stamp:
+                return live.record
+        generation = self._generation
+        try:
+            client, stamp = await trio.to_thread.run_sync(self._read_stamped, live.access_key)
+        except Exception as exc:
+            log.error("client lookup failed: %s", type(exc).__name__)
+            client, stamp = None, None
+        live.record, live.record_stamp, live.record_generation = client, stamp, generation
+        return client
 
     async def authenticate(self, auth: Authorization) -> HubSettings | None:
         """Return the handshake settings for a connecting satellite, or None to refuse."""
@@ -327,7 +375,7 @@ class Hub:
 
     async def on_message(self, live: LiveLink, message: HiveMessage) -> None:
         """Judge and route one inbound message of a registered connection."""
-        client = await self.lookup(live.access_key)
+        client = await self.current_record(live)
         if not self._still_valid(live, client):
             log.info("closing a connection of client %d: access revoked", live.client_id)
             self.detach(live)

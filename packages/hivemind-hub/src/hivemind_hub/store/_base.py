@@ -19,21 +19,25 @@ them, so the rules live in one place:
   :meth:`BaseClientStore.on_change` after it is durable. The hub uses this to
   drop live connections of a deleted or demoted client at once. Changes made
   by another process (the CLI while the hub runs) do not fire callbacks here;
-  the hub covers them by calling ``get_by_access_key`` for every inbound
-  message, which is an indexed lookup in SQLite and Redis and a cached,
-  mtime-checked scan in JSON.
+  the hub covers them with :meth:`BaseClientStore.change_stamp`, a cheap
+  token (file stats, no query) that differs whenever any process may have
+  written: it keeps a record per connection and reads the store again only
+  when the stamp moved or is unknown (None: always read again).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import os
 import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
 from .._errors import ClientNotFoundError, DuplicateAccessKeyError, InvalidClientError
@@ -46,12 +50,42 @@ __all__ = [
     "ChangeKind",
     "ClientChange",
     "ClientStore",
+    "file_stamp",
 ]
 
 #: The record layout version every backend migrates to (spec §6.4).
 SCHEMA_VERSION: Final = 2
 
 _log = logging.getLogger(__name__)
+
+
+#: A file written less than this long ago gives no stamp: filesystem
+#: timestamps are coarse (kernel ticks, or whole seconds on some file
+#: systems), so two writes that close together may leave the same mtime.
+RACY_WINDOW_NS: Final = 2_000_000_000
+
+
+def file_stamp(*paths: Path) -> tuple[tuple[int, int, int] | None, ...] | None:
+    """Stat ``paths`` into a change stamp (None while any was written just now).
+
+    A missing file stamps as None; a file modified within ``RACY_WINDOW_NS``
+    makes the whole stamp None, so it is never trusted while a later write
+    could still reuse its mtime.
+    """
+    now = time.time_ns()
+    stamps: list[tuple[int, int, int] | None] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            stamps.append(None)
+            continue
+        except OSError:
+            return None
+        if now - st.st_mtime_ns < RACY_WINDOW_NS:
+            return None
+        stamps.append((st.st_mtime_ns, st.st_size, st.st_ino))
+    return tuple(stamps)
 
 
 class ChangeKind(Enum):
@@ -200,6 +234,15 @@ class BaseClientStore(ABC):
         """Release resources."""
 
     # -- reads ------------------------------------------------------------------
+
+    def change_stamp(self) -> Hashable | None:
+        """A cheap token that changes whenever any process writes the store.
+
+        Equal stamps taken before two reads guarantee the second read would
+        return what the first did. None means "unknown": the caller must read
+        again. Backends without a cheap check (Redis) always return None.
+        """
+        return None
 
     def get(self, client_id: int) -> Client | None:
         """Return the record with this id, or None.

@@ -26,14 +26,14 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .._errors import InvalidClientError, StoreError
 from ..clients import Client
-from ._base import SCHEMA_VERSION, BaseClientStore
+from ._base import SCHEMA_VERSION, BaseClientStore, file_stamp
 
 __all__ = ["JSONClientStore", "atomic_write_text"]
 
@@ -197,6 +197,10 @@ class JSONClientStore(BaseClientStore):
 
     def _set_high_water(self, value: int) -> None:
         atomic_write_text(self._seq_path, f"{value}\n")
+
+    def change_stamp(self) -> Hashable | None:
+        """Stats of the records file (writes replace it atomically)."""
+        return file_stamp(self.path)
 
     def close(self) -> None:
         """Nothing to release; present for the common interface."""

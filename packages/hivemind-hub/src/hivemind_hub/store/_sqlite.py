@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -32,7 +32,7 @@ import sqlite_utils
 
 from .._errors import InvalidClientError, StoreError
 from ..clients import LEGACY_METADATA_KEYS, Client
-from ._base import SCHEMA_VERSION, BaseClientStore
+from ._base import SCHEMA_VERSION, BaseClientStore, file_stamp
 
 __all__ = ["SQLiteClientStore"]
 
@@ -74,6 +74,8 @@ class SQLiteClientStore(BaseClientStore):
         super().__init__()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._wal_path = self.path.with_name(self.path.name + "-wal")
+        self._closed = False
         self._lock = threading.RLock()
         try:
             conn = sqlite3.connect(str(self.path), timeout=10.0, check_same_thread=False)
@@ -170,9 +172,16 @@ class SQLiteClientStore(BaseClientStore):
                 f"INSERT OR REPLACE INTO {_META} (key, value) VALUES ('id_seq', ?)", [str(value)]
             )
 
+    def change_stamp(self) -> Hashable | None:
+        """Stats of the database file and its write-ahead log (None once closed)."""
+        if self._closed:
+            return None
+        return file_stamp(self.path, self._wal_path)
+
     def close(self) -> None:
         """Close the database connection."""
         with self._lock:
+            self._closed = True
             self._db.close()
 
 

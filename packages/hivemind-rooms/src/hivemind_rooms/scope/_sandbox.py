@@ -20,6 +20,8 @@ from typing import Any, Final, final
 
 import trio
 
+from hivemind_rooms.scope._compile import SAFE_BUILTINS
+
 __all__ = ["DEFAULT_DENY", "ScopeDecision", "ScopeLimits", "apply_scope"]
 
 DEFAULT_DENY: Final = "Query denied by scope function"
@@ -90,7 +92,13 @@ async def apply_scope(
         The decision; every failure is a deny.
     """
     request = json.dumps(
-        {"source": source, "sql": sql, "params": list(params), "rows": list(rows)},
+        {
+            "source": source,
+            "sql": sql,
+            "params": list(params),
+            "rows": list(rows),
+            "builtins": SAFE_BUILTINS,
+        },
         default=str,
     ).encode("utf-8")
     command = [

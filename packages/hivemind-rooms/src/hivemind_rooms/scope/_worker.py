@@ -6,9 +6,11 @@ resource limits (CPU seconds, address space, no new files, no children, no
 core dumps), a private network namespace when the kernel allows one, and an
 audit hook that refuses sockets, process creation, file opens, imports and
 ``ctypes`` once the function is defined. The request (source, SQL, params,
-rows) arrives as JSON on stdin; the decision leaves as one JSON line on
-stdout. Any failure is reported as a deny; the parent also treats a crash,
-a timeout or unreadable output as a deny.
+rows, and the builtin names the function may use, which the parent takes
+from :data:`hivemind_rooms.scope._compile.SAFE_BUILTINS`) arrives as JSON on
+stdin; the decision leaves as one JSON line on stdout. Any failure is
+reported as a deny; the parent also treats a crash, a timeout or unreadable
+output as a deny.
 """
 
 import contextlib
@@ -16,32 +18,6 @@ import json
 import resource
 import sys
 
-_BUILTIN_NAMES = [
-    "True",
-    "False",
-    "None",
-    "len",
-    "str",
-    "int",
-    "float",
-    "bool",
-    "list",
-    "dict",
-    "set",
-    "tuple",
-    "min",
-    "max",
-    "sum",
-    "sorted",
-    "any",
-    "all",
-    "abs",
-    "round",
-    "enumerate",
-    "zip",
-    "range",
-    "isinstance",
-]
 _DENIED_PREFIXES = (
     "socket.",
     "subprocess.",
@@ -116,7 +92,8 @@ def main() -> None:
     request = json.loads(sys.stdin.buffer.read())
     import builtins
 
-    safe = {name: getattr(builtins, name) for name in _BUILTIN_NAMES if hasattr(builtins, name)}
+    names = request["builtins"]
+    safe = {name: getattr(builtins, name) for name in names if hasattr(builtins, name)}
     for name in ("True", "False", "None"):
         safe.pop(name, None)
     namespace = {"__builtins__": safe}

@@ -9,6 +9,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from .policy._view import thaw
+
 __all__ = ["prepare_injection"]
 
 
@@ -33,7 +35,7 @@ def prepare_injection(
     Returns:
         A new message; the inputs are not modified.
     """
-    out = copy.deepcopy(dict(message))
+    out = thaw(message)
     out.setdefault("data", {})
     context = out.get("context")
     if not isinstance(context, dict):

@@ -13,6 +13,7 @@ from ._builtin import (
 from ._chain import POLICY_GROUP, ChainLink, PolicyChain, build_policy_chain
 from ._decision import DENIED_EVENT, PolicyDecision, policy_denied_message
 from ._envelope import check_envelope
+from ._view import FrozenDict, FrozenList, ReadOnlyMessageError, freeze, thaw
 
 __all__ = [
     "DENIED_EVENT",
@@ -21,12 +22,17 @@ __all__ = [
     "ChainLink",
     "DefaultSessionPolicy",
     "DenyAllPolicy",
+    "FrozenDict",
+    "FrozenList",
     "MessageTypeACLPolicy",
     "OVOSAgentPolicy",
     "Policy",
     "PolicyChain",
     "PolicyDecision",
+    "ReadOnlyMessageError",
     "build_policy_chain",
     "check_envelope",
+    "freeze",
     "policy_denied_message",
+    "thaw",
 ]

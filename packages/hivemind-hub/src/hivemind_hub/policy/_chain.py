@@ -7,7 +7,10 @@ two links are fixed: the ``allowed_types`` whitelist, then the default-session
 rule. Configured plugins follow in order.
 
 ``review`` hands each policy the message as mutated by the policies before
-it; the first denial ends the review. The chain fails closed: an exception
+it; the first denial ends the review. Policies read one shared read-only
+view (``_view``); one that edits its argument in place is given a private
+copy instead, so no policy can change the caller's message or, without
+returning it, what the next policy sees. The chain fails closed: an exception
 in a mandatory policy is a ``policy_error`` denial, an exception in an
 optional policy skips that policy. If the configured chain cannot be built
 (a plugin missing or its constructor failing), the whole chain is replaced by
@@ -23,7 +26,6 @@ back to stale grants (spec W18).
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,8 +37,15 @@ from hivemind_proto._types import BinaryType
 
 from ..clients import Client
 from ..config import PolicyEntry
-from ._builtin import DefaultSessionPolicy, DenyAllPolicy, MessageTypeACLPolicy, Policy
+from ._builtin import (
+    BasePolicy,
+    DefaultSessionPolicy,
+    DenyAllPolicy,
+    MessageTypeACLPolicy,
+    Policy,
+)
 from ._decision import PolicyDecision
+from ._view import ReadOnlyMessageError, freeze, thaw
 
 __all__ = ["POLICY_GROUP", "ChainLink", "PolicyChain", "build_policy_chain"]
 
@@ -68,6 +77,8 @@ class PolicyChain:
     def __init__(self, links: Sequence[ChainLink], degraded_reason: str | None = None) -> None:
         self.links = tuple(links)
         self.degraded_reason = degraded_reason
+        #: Links whose policy edits its argument in place: given private copies.
+        self._mutators: set[int] = set()
 
     @property
     def names(self) -> list[str]:
@@ -83,19 +94,30 @@ class PolicyChain:
 
         Returns:
             The first denial, or an approval whose ``message`` is the
-            (possibly mutated) message to emit.
+            (possibly mutated) message to emit, as a read-only view.
         """
-        current: dict[str, Any] = copy.deepcopy(dict(message))
+        current: dict[str, Any] = freeze(message)
         for link in self.links:
-            call = functools.partial(_call_review, client, copy.deepcopy(current))
-            decision = self._guarded(link, call)
+            decision = self._guarded(
+                link, functools.partial(self._review_one, link, client, current)
+            )
             if decision is None:
                 continue
             if not decision.allowed:
                 return decision
             if decision.message is not None:
-                current = decision.message
+                current = freeze(decision.message)
         return PolicyDecision.allow(current)
+
+    def _review_one(
+        self, link: ChainLink, client: Client, view: dict[str, Any], policy: Policy
+    ) -> PolicyDecision:
+        if id(link) not in self._mutators:
+            try:
+                return policy.review(client, view)
+            except ReadOnlyMessageError:
+                self._mutators.add(id(link))
+        return policy.review(client, thaw(view))
 
     def review_binary(
         self, client: Client, bin_type: BinaryType, metadata: Mapping[str, Any] | None = None
@@ -135,11 +157,24 @@ class PolicyChain:
 
     def observe(self, client: Client, message: Mapping[str, Any]) -> None:
         """Let every policy see an admitted message; failures are logged only."""
+        view: dict[str, Any] | None = None
         for link in self.links:
+            if type(link.policy).observe is BasePolicy.observe:
+                continue  # the no-op default: nothing to copy for
+            view = freeze(message) if view is None else view
             try:
-                link.policy.observe(client, copy.deepcopy(dict(message)))
+                self._observe_one(link, client, view)
             except Exception:
                 _log.exception("policy %s failed in observe()", link.policy.name)
+
+    def _observe_one(self, link: ChainLink, client: Client, view: dict[str, Any]) -> None:
+        if id(link) not in self._mutators:
+            try:
+                link.policy.observe(client, view)
+                return
+            except ReadOnlyMessageError:
+                self._mutators.add(id(link))
+        link.policy.observe(client, thaw(view))
 
     @staticmethod
     def _guarded(
@@ -156,10 +191,6 @@ class PolicyChain:
                 return None
             _log.error("policy %s failed: %s", link.policy.name, exc.__class__.__name__)
             return PolicyDecision.deny(POLICY_ERROR, f"policy {link.policy.name} failed")
-
-
-def _call_review(client: Client, message: dict[str, Any], policy: Policy) -> PolicyDecision:
-    return policy.review(client, message)
 
 
 def _lookup(lookup: Callable[[], Client | None]) -> tuple[Client | None, PolicyDecision]:

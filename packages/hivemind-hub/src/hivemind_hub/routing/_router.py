@@ -44,7 +44,7 @@ from hivemind_proto import BinaryType, CloseCode, HiveMessage, MessageType, bus_
 
 from ..clients import Client
 from ..injection import prepare_injection
-from ..policy import PolicyChain, check_envelope, policy_denied_message
+from ..policy import PolicyChain, check_envelope, freeze, policy_denied_message
 from ._actions import (
     Action,
     BinaryPayload,
@@ -205,7 +205,7 @@ class Router:
     def _admit_bus(
         self, state: PeerState, client: Client, payload: Mapping[str, Any], query: Any = None
     ) -> list[Action]:
-        plain = _plain(payload)
+        plain = freeze(payload)  # the one copy; policies read it as is
         decision = self.chain.review(client, plain)
         if not decision.allowed:
             notice = policy_denied_message(
@@ -375,7 +375,7 @@ class Router:
         kind = payload.get("type") if isinstance(payload, Mapping) else None
         if not isinstance(kind, str) or not kind.startswith(ROOM_NAMESPACE):
             return None
-        decision = self.chain.review(client, _plain(payload))
+        decision = self.chain.review(client, freeze(payload))
         if decision.allowed:
             return None
         notice = policy_denied_message(decision, denied_type=kind, peer=state.peer)

@@ -1,7 +1,8 @@
 """Our hub against the released hivemind-core 4.0.0 hub, through a real OVOS message bus.
 
 One run starts a real ``ovos-messagebus`` on a free loopback port and a bus
-participant (``bus_responder.py``, interop virtualenv) that answers every
+participant (``packages/hivemind-hub/tests/interop/bus_responder.py``, shared
+with the end-to-end tests, interop virtualenv) that answers every
 ``recognizer_loop:utterance`` with a ``speak`` reply addressed back to the
 asking peer. Then, for each hub under test (ours, then the reference), it
 starts the hub in its own process (own process group, throwaway XDG tree,
@@ -80,7 +81,7 @@ from hivemind_proto import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
+RESPONDER = ROOT / "packages" / "hivemind-hub" / "tests" / "interop" / "bus_responder.py"
 UTT = "recognizer_loop:utterance"
 ACCESS_KEY = "benchkey0123456789abcdef01234567"
 PSK_ACCESS_KEY = "benchpsk0123456789abcdef01234567"
@@ -276,7 +277,7 @@ async def ready_bus(
     """Wait for the bus, start the responder and wait for its ``ready``."""
     await wait_port(bus.port, 30, bus_proc)
     responder = procs.start(
-        [str(py), str(HERE / "bus_responder.py"), str(bus.port)],
+        [str(py), str(RESPONDER), str(bus.port), "bench reply"],
         bus.env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

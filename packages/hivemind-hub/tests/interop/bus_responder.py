@@ -1,8 +1,12 @@
-"""An OVOS bus participant for the end-to-end tests (runs in the interop virtualenv).
+"""An OVOS bus participant for the end-to-end tests and bench/hub (interop virtualenv).
+
+Usage: python bus_responder.py BUS_PORT [UTTERANCE]
 
 Connects to the OVOS message bus given on the command line and answers every
 ``recognizer_loop:utterance`` with ``speak`` through ``Message.reply``, so the
-reply's ``context.destination`` is the asking peer. Prints ``ready`` once
+reply's ``context.destination`` is the asking peer. The reply's utterance is
+``UTTERANCE`` ("reply from the bus" by default); a request's ``i`` is echoed
+so a load generator can match replies to requests. Prints ``ready`` once
 subscribed; exits when stdin closes.
 """
 
@@ -19,6 +23,7 @@ logging.disable(logging.CRITICAL)
 
 def main() -> None:
     port = int(sys.argv[1])
+    utterance = sys.argv[2] if len(sys.argv) > 2 else "reply from the bus"
     bus = MessageBusClient(host="127.0.0.1", port=port, emitter=EventEmitter())
     bus.run_in_thread()
     if not bus.connected_event.wait(20):
@@ -26,7 +31,10 @@ def main() -> None:
         sys.exit(1)
 
     def answer(message):
-        bus.emit(message.reply("speak", {"utterance": "reply from the bus"}))
+        data = {"utterance": utterance}
+        if "i" in message.data:
+            data["i"] = message.data["i"]
+        bus.emit(message.reply("speak", data))
 
     bus.on("recognizer_loop:utterance", answer)
     print("ready", flush=True)

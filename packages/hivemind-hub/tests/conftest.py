@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 from hivemind_hub.store import JSONClientStore, RedisClientStore, SQLiteClientStore
-from hivemind_hub.testing import find_redis_server, running_redis_server
 
 
 @pytest.fixture
@@ -13,16 +11,6 @@ def xdg(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     return tmp_path
-
-
-@pytest.fixture(scope="session")
-def redis_server():
-    if find_redis_server() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is required in CI (apt-get install redis-server)")
-        pytest.skip("redis-server is not installed")
-    with running_redis_server() as server:
-        yield server
 
 
 @pytest.fixture

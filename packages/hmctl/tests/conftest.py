@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 
 import pytest
 from click.testing import CliRunner
 from hivemind_hub.config import config_path, default_config_dict, write_config
-from hivemind_hub.testing import find_redis_server, running_redis_server
 
 
 @pytest.fixture
@@ -42,16 +40,6 @@ def run_json(run):
         return json.loads(result.stdout)
 
     return invoke
-
-
-@pytest.fixture(scope="session")
-def redis_server():
-    if find_redis_server() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is required in CI (apt-get install redis-server)")
-        pytest.skip("redis-server is not installed")
-    with running_redis_server() as server:
-        yield server
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import httpx
 import pytest
 import trio
 from click.testing import CliRunner
-from hivemind_rooms.hive import ROOM_TYPES, PeerStore
+from hivemind_rooms.hive import ROOM_TYPES
 from hivemind_rooms.vault import FAST_KDF
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,15 +44,7 @@ async def test_room_ask_via_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         async with demo.running_room_service(tmp_path / "rooms", admin, kdf=FAST_KDF) as base:
             async with httpx.AsyncClient(base_url=base, timeout=120) as http:
                 sample = await demo.create_sample_room(http, admin)
-            peers = PeerStore(tmp_path / "rooms")
-            peer = peers.add("hub")
-            peers.close()
-            config = demo.hub_config(
-                tmp_path / "hub",
-                room_port=int(base.rsplit(":", 1)[1]),
-                peer_key=peer.access_key,
-                peer_password=peer.password,
-            )
+            config = demo.linked_hub_config(tmp_path / "rooms", tmp_path / "hub", base, "hub")
             async with demo.running_hub(tmp_path / "hub", config) as hub:
                 await demo.wait_for(lambda: hub.hub.router.upstream_peer, 60)
                 key, password = secrets.token_hex(16), secrets.token_urlsafe(18)

@@ -32,7 +32,6 @@ from hivemind_rooms.hive import (
     ROOM_TYPES,
     BridgeError,
     BridgeVerificationError,
-    PeerStore,
     RoomBridgeClient,
 )
 from hivemind_rooms.links import RoomLink
@@ -117,15 +116,8 @@ async def test_ask_through_two_hubs_sealed_end_to_end(
 
             async with httpx.AsyncClient(base_url=base, timeout=120) as http:
                 sample = await demo.create_sample_room(http, admin)
-            peers = PeerStore(tmp_path / "rooms")
-            peer = peers.add("parent-hub")
-            peers.close()
-            port = int(base.rsplit(":", 1)[1])
-            parent_cfg = demo.hub_config(
-                tmp_path / "parent",
-                room_port=port,
-                peer_key=peer.access_key,
-                peer_password=peer.password,
+            parent_cfg = demo.linked_hub_config(
+                tmp_path / "rooms", tmp_path / "parent", base, "parent-hub"
             )
             async with demo.running_hub(tmp_path / "parent", parent_cfg) as parent:
                 parent.hub.store.create(
@@ -222,15 +214,7 @@ async def test_sealed_query_agent_upload_through_a_hub(
 
             async with httpx.AsyncClient(base_url=base, timeout=120) as http:
                 sample = await demo.create_sample_room(http, admin, uploadable=True)
-            peers = PeerStore(tmp_path / "rooms")
-            peer = peers.add("hub")
-            peers.close()
-            config = demo.hub_config(
-                tmp_path / "hub",
-                room_port=int(base.rsplit(":", 1)[1]),
-                peer_key=peer.access_key,
-                peer_password=peer.password,
-            )
+            config = demo.linked_hub_config(tmp_path / "rooms", tmp_path / "hub", base, "hub")
             async with demo.running_hub(tmp_path / "hub", config) as hub:
                 await demo.wait_for(lambda: hub.hub.router.upstream_peer, 60)
                 _recorder(hub.hub, seen)

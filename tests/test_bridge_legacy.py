@@ -21,7 +21,7 @@ import httpx
 import pytest
 import trio
 from hivemind_rooms.attestation.service import load_or_create_dev_provider
-from hivemind_rooms.hive import ROOM_TYPES, PeerStore
+from hivemind_rooms.hive import ROOM_TYPES
 from hivemind_rooms.hive.legacy import LEGACY_ASK, RoomBridgeAgent
 from hivemind_rooms.vault import FAST_KDF
 
@@ -66,9 +66,6 @@ async def test_released_satellite_asks_through_the_hub_side_mode(
         async with demo.running_room_service(tmp_path / "rooms", admin, kdf=FAST_KDF) as base:
             async with httpx.AsyncClient(base_url=base, timeout=120) as http:
                 sample = await demo.create_sample_room(http, admin)
-            peers = PeerStore(tmp_path / "rooms")
-            peer = peers.add("hub")
-            peers.close()
             root = load_or_create_dev_provider(tmp_path / "rooms", "{}").root_public_key_b64()
             bridge_key, bridge_password = secrets.token_hex(16), secrets.token_urlsafe(18)
             agent = RoomBridgeAgent(
@@ -82,12 +79,7 @@ async def test_released_satellite_asks_through_the_hub_side_mode(
                     "timeout": 120,
                 }
             )
-            config = demo.hub_config(
-                tmp_path / "hub",
-                room_port=int(base.rsplit(":", 1)[1]),
-                peer_key=peer.access_key,
-                peer_password=peer.password,
-            )
+            config = demo.linked_hub_config(tmp_path / "rooms", tmp_path / "hub", base, "hub")
             async with demo.running_hub(tmp_path / "hub", config, agent=agent) as hub:
                 await demo.wait_for(lambda: hub.hub.router.upstream_peer, 60)
                 # The agent is an ordinary participant satellite of its own hub.

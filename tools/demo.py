@@ -171,6 +171,33 @@ def hub_config(data: Path, *, room_port: int, peer_key: str, peer_password: str)
     return parse_config(tree)
 
 
+def linked_hub_config(room_data: Path, hub_data: Path, base: str, name: str) -> Any:
+    """Register a peer hub ``name`` with the room service at ``base``; its hub config.
+
+    Args:
+        room_data: The room service's data directory (holds its peer store).
+        hub_data: The hub's data directory.
+        base: The room service's base URL (``http://127.0.0.1:PORT``).
+        name: The name the room service records for the hub.
+
+    Returns:
+        A :func:`hub_config` linked to the room service with the new peer credential.
+    """
+    from hivemind_rooms.hive import PeerStore
+
+    peers = PeerStore(room_data)
+    try:
+        peer = peers.add(name)
+    finally:
+        peers.close()
+    return hub_config(
+        hub_data,
+        room_port=int(base.rsplit(":", 1)[1]),
+        peer_key=peer.access_key,
+        peer_password=peer.password,
+    )
+
+
 @asynccontextmanager
 async def running_room_service(
     data: Path, admin_key: str, **serve_kwargs: Any
@@ -251,7 +278,7 @@ def dev_policy(room_data: Path) -> Any:
 async def demo(work: Path, say: Callable[[str], None], **serve_kwargs: Any) -> None:
     """Run the whole demo in ``work``."""
     from hivemind_proto.trio import SatelliteIdentity, open_hive
-    from hivemind_rooms.hive import ROOM_TYPES, PeerStore, RoomBridgeClient
+    from hivemind_rooms.hive import ROOM_TYPES, RoomBridgeClient
     from hivemind_rooms.links import RoomLink
 
     room_data, hub_data = work / "rooms", work / "hub"
@@ -263,13 +290,7 @@ async def demo(work: Path, say: Callable[[str], None], **serve_kwargs: Any) -> N
         async with httpx.AsyncClient(base_url=base, timeout=120) as http:
             sample = await create_sample_room(http, admin)
         say(f"room {sample['room_id']} created over {len(SAMPLE_PEOPLE)} sample rows")
-        peers = PeerStore(room_data)
-        peer = peers.add("demo-hub")
-        peers.close()
-        port = int(base.rsplit(":", 1)[1])
-        config = hub_config(
-            hub_data, room_port=port, peer_key=peer.access_key, peer_password=peer.password
-        )
+        config = linked_hub_config(room_data, hub_data, base, "demo-hub")
         async with running_hub(hub_data, config) as hub:
             await wait_for(lambda: hub.hub.router.upstream_peer is not None, 90)
             say(f"hub {hub.hub.identity.node_id} on port {hub.port} linked to the room service")

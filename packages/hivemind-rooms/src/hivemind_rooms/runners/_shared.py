@@ -16,10 +16,11 @@ import trio
 
 from ._agentdir import check_digest, read_agent_dir, write_snapshot
 from ._dockerfile import parse_dockerfile
-from ._types import AgentImage, RunnerError, RunnerKind
+from ._process import ProcessResult
+from ._types import AgentImage, RunnerError, RunnerKind, RunOutcome
 from .base_image import BASE_IMAGE
 
-__all__ = ["SnapshotCache", "remove_snapshots", "socket_for_sandbox"]
+__all__ = ["SnapshotCache", "process_outcome", "remove_snapshots", "socket_for_sandbox"]
 
 
 def socket_for_sandbox(path: Path) -> Path:
@@ -34,6 +35,38 @@ def socket_for_sandbox(path: Path) -> Path:
     # private directory, and the sandbox reaches the inode only through its own mount.
     path.chmod(0o666)
     return path.resolve()
+
+
+def process_outcome(
+    result: ProcessResult,
+    *,
+    runner: RunnerKind,
+    oom_killed: bool,
+    limits_enforced: frozenset[str],
+) -> RunOutcome:
+    """The :class:`RunOutcome` of a sandbox run as one bounded host process.
+
+    Args:
+        result: What :func:`~._process.run_bounded` reported.
+        runner: The runner that started the process.
+        oom_killed: Whether the memory limit killed a process of the run.
+        limits_enforced: The limits the kernel enforced for this run.
+
+    Returns:
+        The outcome with the process's exit status, output tails and timing.
+    """
+    return RunOutcome(
+        exit_code=result.exit_code,
+        stdout_tail=result.stdout.text(),
+        stderr_tail=result.stderr.text(),
+        duration_s=result.duration_s,
+        timed_out=result.timed_out,
+        oom_killed=oom_killed,
+        runner=runner,
+        limits_enforced=limits_enforced,
+        stdout_truncated=result.stdout.truncated,
+        stderr_truncated=result.stderr.truncated,
+    )
 
 
 def remove_snapshots(root: Path) -> None:

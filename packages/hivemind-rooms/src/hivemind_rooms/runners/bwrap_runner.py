@@ -34,7 +34,7 @@ from ._dockerfile import AGENT_MOUNT
 from ._process import run_bounded
 from ._rlimits import rlimit_argv, rlimits_enforced
 from ._seccomp import seccomp_supported, write_seccomp_fd
-from ._shared import SnapshotCache, socket_for_sandbox
+from ._shared import SnapshotCache, process_outcome, socket_for_sandbox
 from ._types import (
     BRIDGE_SOCKET_ENV,
     SANDBOX_BRIDGE_DIR,
@@ -245,17 +245,8 @@ class BwrapRunner:
             if group is not None:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(group.close)
-        return RunOutcome(
-            exit_code=result.exit_code,
-            stdout_tail=result.stdout.text(),
-            stderr_tail=result.stderr.text(),
-            duration_s=result.duration_s,
-            timed_out=result.timed_out,
-            oom_killed=oom,
-            runner=RunnerKind.BWRAP,
-            limits_enforced=enforced,
-            stdout_truncated=result.stdout.truncated,
-            stderr_truncated=result.stderr.truncated,
+        return process_outcome(
+            result, runner=RunnerKind.BWRAP, oom_killed=oom, limits_enforced=enforced
         )
 
     def probe(self) -> tuple[bool, str]:

@@ -22,7 +22,7 @@ from typing import Final
 from ._dockerfile import AGENT_MOUNT
 from ._process import run_bounded
 from ._rlimits import rlimit_argv, rlimits_enforced
-from ._shared import SnapshotCache
+from ._shared import SnapshotCache, process_outcome
 from ._types import (
     BRIDGE_SOCKET_ENV,
     AgentImage,
@@ -141,15 +141,6 @@ class LocalRunner:
             )
         finally:
             shutil.rmtree(home, ignore_errors=True)
-        return RunOutcome(
-            exit_code=result.exit_code,
-            stdout_tail=result.stdout.text(),
-            stderr_tail=result.stderr.text(),
-            duration_s=result.duration_s,
-            timed_out=result.timed_out,
-            oom_killed=False,
-            runner=RunnerKind.LOCAL,
-            limits_enforced=rlimits_enforced(),
-            stdout_truncated=result.stdout.truncated,
-            stderr_truncated=result.stderr.truncated,
+        return process_outcome(
+            result, runner=RunnerKind.LOCAL, oom_killed=False, limits_enforced=rlimits_enforced()
         )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +26,20 @@ def redis_server() -> Iterator[Any]:
         pytest.skip("redis-server is not installed")
     with running_redis_server() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def interop_python() -> str:
+    """The interop virtualenv's python (released hivemind packages), as a path string.
+
+    ``HIVEMIND_INTEROP_PYTHON`` names it, else ``.cache/interop-venv`` in this
+    checkout. Skips when it is missing, except in CI where it fails.
+    """
+    default = ROOT / ".cache" / "interop-venv" / "bin" / "python"
+    path = os.environ.get("HIVEMIND_INTEROP_PYTHON") or str(default)
+    if not Path(path).exists():
+        message = f"interop python {path} is missing (run `make interop-venv`)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import secrets
 import subprocess
 from pathlib import Path
@@ -33,21 +32,10 @@ _spec.loader.exec_module(demo)
 pytestmark = pytest.mark.slow
 
 
-def _interop_python() -> str:
-    path = os.environ.get("HIVEMIND_INTEROP_PYTHON") or str(
-        ROOT / ".cache" / "interop-venv" / "bin" / "python"
-    )
-    if not Path(path).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("HIVEMIND_INTEROP_PYTHON must point at the interop virtualenv in CI")
-        pytest.skip("interop virtualenv not available")
-    return path
-
-
-def _released_satellite(port: int, key: str, password: str, question: str) -> dict:
+def _released_satellite(python: str, port: int, key: str, password: str, question: str) -> dict:
     request = {"port": port, "key": key, "password": password, "question": question}
     done = subprocess.run(
-        [_interop_python(), str(ROOT / "tests" / "interop" / "legacy_room_satellite.py"),
+        [python, str(ROOT / "tests" / "interop" / "legacy_room_satellite.py"),
          json.dumps(request)],
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
@@ -56,7 +44,7 @@ def _released_satellite(port: int, key: str, password: str, question: str) -> di
 
 
 async def test_released_satellite_asks_through_the_hub_side_mode(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interop_python: str
 ) -> None:
     monkeypatch.setenv("HIVEMIND_RUNNER", await trio.to_thread.run_sync(demo.pick_runner))
     for name in ("rooms", "hub"):
@@ -93,7 +81,12 @@ async def test_released_satellite_asks_through_the_hub_side_mode(
                     allowed_types=[LEGACY_ASK],
                 )  # fmt: skip
                 got = await trio.to_thread.run_sync(
-                    _released_satellite, hub.port, sat_key, sat_password, demo.SAMPLE_QUESTION
+                    _released_satellite,
+                    interop_python,
+                    hub.port,
+                    sat_key,
+                    sat_password,
+                    demo.SAMPLE_QUESTION,
                 )
                 node_id = hub.hub.identity.node_id
     assert "timeout" not in got, got

@@ -12,7 +12,6 @@ WIRE-1 frames cannot be decoded).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -34,16 +33,6 @@ DEFECTS = {
 }
 
 
-def _interop_python() -> str:
-    default = ROOT / ".cache" / "interop-venv" / "bin" / "python"
-    path = os.environ.get("HIVEMIND_INTEROP_PYTHON") or str(default)
-    if not Path(path).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("HIVEMIND_INTEROP_PYTHON must point at the interop virtualenv in CI")
-        pytest.skip("interop virtualenv not available")
-    return path
-
-
 def _config(template: str, profile: Profile) -> RunConfig:
     return RunConfig(
         target=template,
@@ -57,12 +46,12 @@ def _config(template: str, profile: Profile) -> RunConfig:
     )
 
 
-def _template() -> str:
-    return f"{_interop_python()} {ECHO} {{url}} {CREDS.access_key} {CREDS.password}"
+def _template(python: str) -> str:
+    return f"{python} {ECHO} {{url}} {CREDS.access_key} {CREDS.password}"
 
 
-async def test_released_client_grades_as_its_committed_report() -> None:
-    template = _template()
+async def test_released_client_grades_as_its_committed_report(interop_python: str) -> None:
+    template = _template(interop_python)
     committed = {c["id"]: c["grade"] for c in json.loads(REPORT.read_text())["cases"]}
     cases = select(CLIENT_CASES, Profile.L)
     launch = client_context_factory(lambda url: exec_launcher(template, url))
@@ -73,8 +62,8 @@ async def test_released_client_grades_as_its_committed_report() -> None:
     assert graded["client/3.4/C02"] == "PASS"
 
 
-async def test_released_client_fails_its_known_defects() -> None:
-    template = _template()
+async def test_released_client_fails_its_known_defects(interop_python: str) -> None:
+    template = _template(interop_python)
     cases = select(CLIENT_CASES, Profile.S, list(DEFECTS))
     launch = client_context_factory(lambda url: exec_launcher(template, url))
     with trio.fail_after(120):

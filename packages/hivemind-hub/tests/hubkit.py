@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 from hivemind_hub.config import default_config_dict, parse_config
 from hivemind_hub.serve import ServingHub, serve_hub
@@ -17,17 +15,6 @@ from hivemind_hub.store import SQLiteClientStore
 
 UTT = "recognizer_loop:utterance"
 PASSWORD = "correct-horse-battery-staple-42"
-
-
-def interop_python() -> str:
-    path = os.environ.get("HIVEMIND_INTEROP_PYTHON") or str(
-        Path(__file__).resolve().parents[3] / ".cache" / "interop-venv" / "bin" / "python"
-    )
-    if not Path(path).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("HIVEMIND_INTEROP_PYTHON must point at the interop virtualenv in CI")
-        pytest.skip("interop virtualenv not available")
-    return path
 
 
 def hub_config(tmp: Path, **overrides: Any):

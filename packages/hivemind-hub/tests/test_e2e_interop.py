@@ -22,7 +22,7 @@ import trio
 from hivemind_hub.agents import OVOSBusAgent
 from hivemind_proto import build_authorization
 
-from .hubkit import PASSWORD, UTT, interop_python, running_hub, wait_for
+from .hubkit import PASSWORD, UTT, running_hub, wait_for
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
@@ -124,8 +124,8 @@ async def stop(proc: trio.Process) -> None:
                 await stream.aclose()
 
 
-async def test_released_satellite_through_real_ovos_bus(tmp_path, caplog) -> None:
-    py = interop_python()
+async def test_released_satellite_through_real_ovos_bus(tmp_path, caplog, interop_python) -> None:
+    py = interop_python
     bin_dir = Path(py).parent
     caplog.set_level(logging.INFO)
     root = tmp_path / "home"
@@ -238,13 +238,13 @@ async def run_scenario(py, env, tmp_path, serving, agent) -> None:
     assert not gone["handshake"]
 
 
-async def test_link_to_the_released_hub_uses_the_legacy_profile(tmp_path) -> None:
+async def test_link_to_the_released_hub_uses_the_legacy_profile(tmp_path, interop_python) -> None:
     """Our hub as a satellite of hivemind-core 4.0.0 (profile L, since it has no Noise)."""
     from hivemind_proto import Profile
 
     from .hubkit import hub_config
 
-    py = interop_python()
+    py = interop_python
     bin_dir = Path(py).parent
     root = tmp_path / "home"
     bus_port, core_port = free_port(), free_port()

@@ -24,12 +24,8 @@ cfg = {"module": "hivemind-json-db-plugin",
 
 
 @pytest.fixture
-def upstream(tmp_path):
-    python = os.environ.get("HIVEMIND_INTEROP_PYTHON")
-    if not python or not os.path.exists(python):
-        if os.environ.get("CI") == "true":
-            pytest.fail("HIVEMIND_INTEROP_PYTHON must point at the interop virtualenv in CI")
-        pytest.skip("interop virtualenv not available")
+def upstream(tmp_path, interop_python):
+    python = interop_python
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),

@@ -47,8 +47,6 @@ from hivemind_proto.trio import HiveChannel, serve_hive
 
 pytestmark = pytest.mark.interop
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_INTEROP_PYTHON = REPO_ROOT / ".cache" / "interop-venv" / "bin" / "python"
 DRIVER = Path(__file__).parent / "interop" / "bus_client_session.py"
 
 PASSWORD = "correct horse battery staple ✓"
@@ -130,16 +128,6 @@ class Session:
     received: list[MessageReceived] = field(default_factory=list)
 
 
-def _interop_python() -> str:
-    path = os.environ.get("HIVEMIND_INTEROP_PYTHON") or str(DEFAULT_INTEROP_PYTHON)
-    if not Path(path).exists():
-        message = f"interop python {path} is missing (run `make interop-venv`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 def _driver_env(home: Path) -> dict[str, str]:
     """A private HOME: the released client writes its identity files there."""
     return {
@@ -197,8 +185,8 @@ async def _run(python: str, home: Path) -> tuple[dict[str, dict], dict[str, Sess
 
 
 @pytest.fixture(scope="module")
-def interop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    python = _interop_python()
+def interop(tmp_path_factory: pytest.TempPathFactory, interop_python: str) -> dict[str, Any]:
+    python = interop_python
     verdicts, sessions, stderr = trio.run(_run, python, tmp_path_factory.mktemp("client-home"))
     assert sorted(verdicts) == sorted(c.id for c in CASES), stderr[-4000:]
     return {"verdicts": verdicts, "sessions": sessions, "stderr": stderr}

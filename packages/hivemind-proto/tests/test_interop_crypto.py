@@ -34,8 +34,6 @@ from hivemind_proto._types import Cipher, TextEncoding
 
 pytestmark = pytest.mark.interop
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_INTEROP_PYTHON = str(REPO_ROOT / ".cache" / "interop-venv" / "bin" / "python")
 DRIVER = Path(__file__).parent / "interop" / "bus_client_crypto.py"
 
 KEY = bytes.fromhex("229004201153d4177eba20889a5571695b229252ca1f5fc58d292ee322541154")
@@ -65,16 +63,6 @@ BINARY_IDS = [f"{c.value}/{p}" for c, p in BINARY_CASES]
 
 def _id(*parts: object) -> str:
     return "/".join(p.value if isinstance(p, Cipher | TextEncoding) else str(p) for p in parts)
-
-
-def _interop_python() -> str:
-    python = os.environ.get("HIVEMIND_INTEROP_PYTHON") or DEFAULT_INTEROP_PYTHON
-    if not Path(python).exists():
-        message = f"interop virtualenv python not found: {python} (run `make interop-venv`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return python
 
 
 def _our_json_frames() -> dict[str, str]:
@@ -116,9 +104,9 @@ def _our_binary_frames() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def exchange():
+def exchange(interop_python: str):
     """Run every case through the released client once; return what we sent and got."""
-    python = _interop_python()
+    python = interop_python
     key = {"hex": KEY.hex()}
     legacy = {"text": LEGACY_CRYPTO_KEY}
     ours_json = _our_json_frames()

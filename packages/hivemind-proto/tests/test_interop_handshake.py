@@ -37,8 +37,6 @@ from hivemind_proto.hazmat import (
 
 pytestmark = pytest.mark.interop
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_INTEROP_PYTHON = REPO_ROOT / ".cache" / "interop-venv" / "bin" / "python"
 DRIVER = Path(__file__).parent / "interop" / "bus_client_handshake.py"
 DRIVER_TIMEOUT = 60.0
 
@@ -58,16 +56,6 @@ KEY_CASES = [(p, c) for p in PAIR_IDS for c in Cipher]
 KEY_IDS = [f"{p}/{c.value}" for p, c in KEY_CASES]
 LENGTH_CASES = [(p, n) for p in PAIR_IDS for n in LENGTHS]
 LENGTH_IDS = [f"{p}/{n}" for p, n in LENGTH_CASES]
-
-
-def _interop_python() -> str:
-    path = os.environ.get("HIVEMIND_INTEROP_PYTHON") or str(DEFAULT_INTEROP_PYTHON)
-    if not Path(path).exists():
-        message = f"interop python {path} is missing (run `make interop-venv`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 class _Driver:
@@ -116,11 +104,11 @@ class _Driver:
 
 
 @pytest.fixture(scope="module")
-def exchange(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def exchange(tmp_path_factory: pytest.TempPathFactory, interop_python: str) -> dict[str, Any]:
     """Both rounds with the released code; returns our handshakes and their replies."""
     ours = {pid: PasswordHandshake(pw, os.urandom(8)) for pid, pw in PASSWORDS.items()}
     length_ivs = {case: os.urandom(8) for case in LENGTH_CASES}
-    driver = _Driver(_interop_python(), tmp_path_factory.mktemp("handshake-home"))
+    driver = _Driver(interop_python, tmp_path_factory.mktemp("handshake-home"))
     try:
         first = driver.ask(
             {

@@ -28,7 +28,6 @@ from hivemind_proto._wire1 import Compression, decode_wire1, encode_wire1
 pytestmark = pytest.mark.interop
 
 DRIVER = Path(__file__).parent / "interop" / "bus_client_wire1.py"
-DEFAULT_INTEROP_PYTHON = Path(__file__).parents[3] / ".cache" / "interop-venv" / "bin" / "python"
 
 _UTTERANCE = bus_message("recognizer_loop:utterance", {"utterances": ["hello"]}, {"lang": "en"})
 _INNER_BUS = HiveMessage(
@@ -119,16 +118,7 @@ def _case(case_id: str, message: HiveMessage, compressed: bool | None, versioned
     return case
 
 
-def _interop_python() -> str:
-    path = os.environ.get("HIVEMIND_INTEROP_PYTHON") or str(DEFAULT_INTEROP_PYTHON)
-    if not Path(path).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"interop python {path} is missing (required in CI)")
-        pytest.skip(f"interop python {path} is missing")
-    return path
-
-
-def _run_driver(request: dict, tmp_path: Path) -> dict:
+def _run_driver(python: str, request: dict, tmp_path: Path) -> dict:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(tmp_path),
@@ -138,7 +128,7 @@ def _run_driver(request: dict, tmp_path: Path) -> dict:
         "XDG_STATE_HOME": str(tmp_path / "state"),
     }
     proc = subprocess.run(
-        [_interop_python(), str(DRIVER)],
+        [python, str(DRIVER)],
         input=json.dumps(request),
         capture_output=True,
         text=True,
@@ -172,7 +162,7 @@ def _expected_view(message: HiveMessage) -> dict:
 
 
 @pytest.fixture(scope="module")
-def interop(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def interop(tmp_path_factory: pytest.TempPathFactory, interop_python: str) -> dict:
     messages = _messages()
     legacy_only = {
         "thirdparty": HiveMessage(MessageType.THIRDPRTY, {"anything": [1, 2]}),
@@ -194,7 +184,9 @@ def interop(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ours[f"{name}/never"] = encode_wire1(message, compression=Compression.NEVER)
     ours["hello/auto"] = encode_wire1(messages["hello"], compression=Compression.AUTO)
     decode = [{"id": case_id, "hex": frame.hex()} for case_id, frame in ours.items()]
-    reply = _run_driver({"encode": encode, "decode": decode}, tmp_path_factory.mktemp("interop"))
+    reply = _run_driver(
+        interop_python, {"encode": encode, "decode": decode}, tmp_path_factory.mktemp("interop")
+    )
     return {"messages": messages, "ours": ours, **reply}
 
 

@@ -50,13 +50,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import itertools
 import json
 import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -81,6 +81,17 @@ from hivemind_proto import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location(
+    "reference_peers", ROOT / "tools" / "reference_peers.py"
+)
+reference_peers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reference_peers)
+free_port = reference_peers.free_port
+interop_python = reference_peers.interop_python
+reference_hub_config = reference_peers.reference_hub_config
+write_bus_config = reference_peers.write_bus_config
+write_hub_config = reference_peers.write_hub_config
+xdg_env = reference_peers.xdg_env
 RESPONDER = ROOT / "packages" / "hivemind-hub" / "tests" / "interop" / "bus_responder.py"
 UTT = "recognizer_loop:utterance"
 ACCESS_KEY = "benchkey0123456789abcdef01234567"
@@ -142,40 +153,10 @@ QUICK = Plan(
 # -- processes ------------------------------------------------------------------
 
 
-def interop_python() -> Path:
-    """The interop virtualenv's python (raises SystemExit when missing)."""
-    default = ROOT / ".cache" / "interop-venv" / "bin" / "python"
-    path = Path(os.environ.get("HIVEMIND_INTEROP_PYTHON") or default)
-    if not path.exists():
-        raise SystemExit(f"interop virtualenv missing ({path}): run `make interop-venv`")
-    return path
-
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def raise_nofile() -> None:
     """Raise the soft open-file limit to the hard one (also used in children)."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def xdg_env(root: Path, **extra: str) -> dict[str, str]:
-    """The environment with HOME and every XDG directory inside ``root``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
-    env.update(
-        HOME=str(root),
-        XDG_CONFIG_HOME=str(root / ".config"),
-        XDG_DATA_HOME=str(root / ".local/share"),
-        XDG_CACHE_HOME=str(root / ".cache"),
-        XDG_STATE_HOME=str(root / ".local/state"),
-        **extra,
-    )
-    return env
 
 
 class Processes:
@@ -260,12 +241,7 @@ class Bus:
 def start_bus(procs: Processes, root: Path, py: Path) -> tuple[Bus, list[subprocess.Popen[bytes]]]:
     """Start ``ovos-messagebus`` and the responder (call ``ready_bus`` next)."""
     port = free_port()
-    conf = root / ".config" / "mycroft"
-    conf.mkdir(parents=True)
-    websocket = {"host": HOST, "port": port, "route": "/core", "ssl": False}
-    (conf / "mycroft.conf").write_text(
-        json.dumps({"websocket": {**websocket, "shared_connection": True}})
-    )
+    write_bus_config(root, port)
     env = xdg_env(root)
     bus = procs.start([str(py.parent / "ovos-messagebus")], env)
     return Bus(port, env), [bus]
@@ -376,10 +352,8 @@ async def start_ours(procs: Processes, root: Path, bus: Bus) -> HubUnderTest:
     from hivemind_hub.store import SQLiteClientStore
 
     port = free_port()
-    conf = root / ".config" / "hivemind-core"
-    conf.mkdir(parents=True)
     db = root / "clients.db"
-    (conf / "server.json").write_text(json.dumps(ours_server_json(port, bus.port, db)))
+    write_hub_config(root, ours_server_json(port, bus.port, db))
     store = SQLiteClientStore(db)
     try:
         store.create(api_key=ACCESS_KEY, name="bench", password=PASSWORD, allowed_types=[UTT])
@@ -399,40 +373,11 @@ async def start_ours(procs: Processes, root: Path, bus: Bus) -> HubUnderTest:
     return HubUnderTest("ours", proc, port, PSK_ACCESS_KEY, notes)
 
 
-def reference_server_json(port: int, bus_port: int, data: Path) -> dict[str, Any]:
-    """server.json for hivemind-core 4.0.0 (the recipe's file: loopback only)."""
-    return {
-        "binarize": False,
-        "allowed_encodings": REFERENCE_ENCODINGS,
-        "allowed_ciphers": ["CHACHA20-POLY1305", "AES-GCM"],
-        "agent_protocol": {
-            "module": "hivemind-ovos-agent-plugin",
-            "hivemind-ovos-agent-plugin": {"host": HOST, "port": bus_port},
-        },
-        "binary_protocol": {"module": None},
-        "network_protocol": {
-            "hivemind-websocket-plugin": {
-                "host": HOST,
-                "port": port,
-                "ssl": False,
-                "cert_dir": str(data / "hivemind"),
-                "cert_name": "hivemind",
-            }
-        },
-        "database": {
-            "module": "hivemind-json-db-plugin",
-            "hivemind-json-db-plugin": {"name": "clients", "subfolder": "hivemind-core"},
-        },
-    }
-
-
 async def start_reference(procs: Processes, root: Path, bus: Bus, py: Path) -> HubUnderTest:
     """``hivemind-core add-client`` then ``hivemind-core listen`` (interop virtualenv)."""
     port = free_port()
-    conf = root / ".config" / "hivemind-core"
-    conf.mkdir(parents=True)
-    server = reference_server_json(port, bus.port, root / ".local" / "share")
-    (conf / "server.json").write_text(json.dumps(server))
+    data = root / ".local" / "share"
+    write_hub_config(root, reference_hub_config(port, bus.port, data, REFERENCE_ENCODINGS))
     env = xdg_env(root)
     cli = str(py.parent / "hivemind-core")
     add = ["add-client", "--name", "bench", "--access-key", ACCESS_KEY, "--password", PASSWORD]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -42,6 +43,17 @@ from typing import Any, Final
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 HERE: Final = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location(
+    "reference_peers", ROOT / "tools" / "reference_peers.py"
+)
+reference_peers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reference_peers)
+free_port = reference_peers.free_port
+interop_python = reference_peers.interop_python
+reference_hub_config = reference_peers.reference_hub_config
+write_bus_config = reference_peers.write_bus_config
+write_hub_config = reference_peers.write_hub_config
+xdg_env = reference_peers.xdg_env
 DOCS: Final = ROOT / "docs" / "conformance"
 #: Where the reports are written (``--out``).
 OUT: Path = DOCS
@@ -211,35 +223,6 @@ def write_markdown(target: Target, docs: Path = DOCS) -> None:
 # -- processes ----------------------------------------------------------------------
 
 
-def interop_python() -> Path:
-    """The interop virtualenv's python (SystemExit when missing)."""
-    default = ROOT / ".cache" / "interop-venv" / "bin" / "python"
-    path = Path(os.environ.get("HIVEMIND_INTEROP_PYTHON") or default)
-    if not path.exists():
-        raise SystemExit(f"interop virtualenv missing ({path}): run `make interop-venv`")
-    return path
-
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def xdg_env(root: Path) -> dict[str, str]:
-    """The environment with HOME and every XDG directory inside ``root``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
-    env.update(
-        HOME=str(root),
-        XDG_CONFIG_HOME=str(root / ".config"),
-        XDG_DATA_HOME=str(root / ".local/share"),
-        XDG_CACHE_HOME=str(root / ".cache"),
-        XDG_STATE_HOME=str(root / ".local/state"),
-    )
-    return env
-
-
 class Processes:
     """Children in their own process groups; ``close`` stops every group it started."""
 
@@ -311,12 +294,7 @@ def scratch() -> Iterator[Path]:
 def start_bus(procs: Processes, root: Path, py: Path) -> int:
     """Start ``ovos-messagebus`` and the echo responder; returns the bus port."""
     port = free_port()
-    conf = root / ".config" / "mycroft"
-    conf.mkdir(parents=True)
-    websocket = {"host": HOST, "port": port, "route": "/core", "ssl": False}
-    (conf / "mycroft.conf").write_text(
-        json.dumps({"websocket": {**websocket, "shared_connection": True}})
-    )
+    write_bus_config(root, port)
     env = xdg_env(root)
     bus = procs.start([str(py.parent / "ovos-messagebus")], env)
     wait_port(port, 60, bus)
@@ -421,9 +399,8 @@ def reference() -> None:
         try:
             bus_port = start_bus(procs, root, py)
             port = free_port()
-            conf = root / ".config" / "hivemind-core"
-            conf.mkdir(parents=True)
-            (conf / "server.json").write_text(json.dumps(_core_server_json(port, bus_port, root)))
+            data = root / ".local" / "share"
+            write_hub_config(root, reference_hub_config(port, bus_port, data, _CORE_ENCODINGS))
             env = xdg_env(root)
             for node, (creds, is_admin) in enumerate(
                 ((test, False), (admin, True), (other, False)), start=1
@@ -445,33 +422,9 @@ def reference() -> None:
             procs.close()
 
 
-def _core_server_json(port: int, bus_port: int, root: Path) -> dict[str, Any]:
-    return {
-        "binarize": False,
-        "allowed_encodings": [
-            "JSON-B64", "JSON-URLSAFE-B64", "JSON-B91", "JSON-Z85B", "JSON-Z85P", "JSON-B32",
-            "JSON-HEX",
-        ],
-        "allowed_ciphers": ["CHACHA20-POLY1305", "AES-GCM"],
-        "agent_protocol": {
-            "module": "hivemind-ovos-agent-plugin",
-            "hivemind-ovos-agent-plugin": {"host": HOST, "port": bus_port},
-        },
-        "binary_protocol": {"module": None},
-        "network_protocol": {
-            "hivemind-websocket-plugin": {
-                "host": HOST,
-                "port": port,
-                "ssl": False,
-                "cert_dir": str(root / ".local" / "share" / "hivemind"),
-                "cert_name": "hivemind",
-            }
-        },
-        "database": {
-            "module": "hivemind-json-db-plugin",
-            "hivemind-json-db-plugin": {"name": "clients", "subfolder": "hivemind-core"},
-        },
-    }  # fmt: skip
+_CORE_ENCODINGS: Final = (
+    "JSON-B64", "JSON-URLSAFE-B64", "JSON-B91", "JSON-Z85B", "JSON-Z85P", "JSON-B32", "JSON-HEX",
+)  # fmt: skip
 
 
 def ours() -> None:
@@ -486,9 +439,7 @@ def ours() -> None:
             bus_port = start_bus(procs, root, py)
             port = free_port()
             db = root / "clients.db"
-            conf = root / ".config" / "hivemind-core"
-            conf.mkdir(parents=True)
-            (conf / "server.json").write_text(json.dumps(_ours_server_json(port, bus_port, db)))
+            write_hub_config(root, _ours_server_json(port, bus_port, db))
             store = SQLiteClientStore(db)
             try:
                 store.create(

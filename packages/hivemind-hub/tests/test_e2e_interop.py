@@ -10,10 +10,9 @@ the password, the access key, its authorization token or the utterance.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
-import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -27,45 +26,17 @@ from .hubkit import PASSWORD, UTT, running_hub, wait_for
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 HERE = Path(__file__).parent / "interop"
+_spec = importlib.util.spec_from_file_location(
+    "reference_peers", Path(__file__).resolve().parents[3] / "tools" / "reference_peers.py"
+)
+reference_peers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reference_peers)
+free_port = reference_peers.free_port
+write_bus_config = reference_peers.write_bus_config
+xdg_env = reference_peers.xdg_env
 ACCESS_KEY = "e2e0a1b2c3d4e5f60718293a4b5c6d7e"
 OTHER_KEY = "e2e1f2e3d4c5b6a79889706152433425"
 SECRET_UTTERANCE = "tell me about the purple walrus xq17"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def xdg_env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
-    env.update(
-        HOME=str(root),
-        XDG_CONFIG_HOME=str(root / ".config"),
-        XDG_DATA_HOME=str(root / ".local/share"),
-        XDG_CACHE_HOME=str(root / ".cache"),
-        XDG_STATE_HOME=str(root / ".local/state"),
-    )
-    return env
-
-
-def write_bus_config(root: Path, port: int) -> None:
-    conf = root / ".config" / "mycroft"
-    conf.mkdir(parents=True)
-    (conf / "mycroft.conf").write_text(
-        json.dumps(
-            {
-                "websocket": {
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "route": "/core",
-                    "ssl": False,
-                    "shared_connection": True,
-                }
-            }
-        )
-    )
 
 
 async def wait_port(port: int, seconds: float = 30) -> None:
@@ -249,25 +220,22 @@ async def test_link_to_the_released_hub_uses_the_legacy_profile(tmp_path, intero
     root = tmp_path / "home"
     bus_port, core_port = free_port(), free_port()
     write_bus_config(root, bus_port)
-    core_dir = root / ".config" / "hivemind-core"
-    core_dir.mkdir(parents=True)
-    (core_dir / "server.json").write_text(
-        json.dumps(
-            {
-                "agent_protocol": {
-                    "module": "hivemind-ovos-agent-plugin",
-                    "hivemind-ovos-agent-plugin": {"host": "127.0.0.1", "port": bus_port},
-                },
-                "binary_protocol": {"module": None},
-                "network_protocol": {
-                    "hivemind-websocket-plugin": {"host": "127.0.0.1", "port": core_port}
-                },
-                "database": {
-                    "module": "hivemind-json-db-plugin",
-                    "hivemind-json-db-plugin": {"name": "clients", "subfolder": "hivemind-core"},
-                },
-            }
-        )
+    reference_peers.write_hub_config(
+        root,
+        {
+            "agent_protocol": {
+                "module": "hivemind-ovos-agent-plugin",
+                "hivemind-ovos-agent-plugin": {"host": "127.0.0.1", "port": bus_port},
+            },
+            "binary_protocol": {"module": None},
+            "network_protocol": {
+                "hivemind-websocket-plugin": {"host": "127.0.0.1", "port": core_port}
+            },
+            "database": {
+                "module": "hivemind-json-db-plugin",
+                "hivemind-json-db-plugin": {"name": "clients", "subfolder": "hivemind-core"},
+            },
+        },
     )
     env = xdg_env(root)
     procs: list[trio.Process] = []

@@ -24,9 +24,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
-ROUNDS = 5
+from seal_open_timing import measure
 
 
 def _quiet_stdout():
@@ -82,37 +81,6 @@ def _wire1_pipeline(key, cipher):
     return seal, open_
 
 
-def _measure(seal, open_, message, budget):
-    """Warm up, then alternate seal and open for ``budget`` seconds.
-
-    The budget is cut into rounds and each rate is the best round's, so a
-    burst of unrelated load on the machine lowers one round, not the result.
-    """
-    clock = time.perf_counter
-    warm_until = clock() + budget / 10
-    while clock() < warm_until:  # caches, allocator and branch history, untimed
-        open_(seal(message))
-    best_seal = best_open = 0.0
-    total = 0
-    for _ in range(ROUNDS):
-        n = 0
-        sealing = opening = 0.0
-        end = clock() + budget / ROUNDS
-        while clock() < end:
-            t0 = clock()
-            frame = seal(message)
-            t1 = clock()
-            open_(frame)
-            t2 = clock()
-            sealing += t1 - t0
-            opening += t2 - t1
-            n += 1
-        total += n
-        best_seal = max(best_seal, n / sealing)
-        best_open = max(best_open, n / opening)
-    return {"seal": best_seal, "open": best_open, "n": total}
-
-
 def _check(seal, open_, message, text):
     received = open_(seal(message))
     if received.payload.data["utterances"] != [text]:
@@ -133,7 +101,7 @@ def main():
         for size, text in request["texts"].items():
             message = _message(text)
             _check(seal, open_, message, text)
-            per_size[size] = _measure(seal, open_, message, request["budget"])
+            per_size[size] = measure(seal, open_, message, request["budget"])
         results[case["id"]] = per_size
     json.dump(results, reply)
     reply.flush()

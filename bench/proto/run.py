@@ -56,6 +56,7 @@ from hivemind_proto import (
     TextEncoding,
     bus_message,
 )
+from seal_open_timing import measure
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -64,7 +65,6 @@ SIZES = {"64 B": 64, "1 KiB": 1024, "64 KiB": 65536}
 PASSWORD = "benchmark password"
 NOISE_PSK = bytes(range(32))
 TARGET_RATIO = 3.0
-ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -179,35 +179,8 @@ def check_ours(case: Case, sender: Connection, receiver: Connection, message: Hi
 def measure_ours(
     sender: Connection, receiver: Connection, message: HiveMessage, budget: float
 ) -> dict[str, float]:
-    """Warm up, then alternate seal and open for ``budget`` seconds.
-
-    The budget is cut into rounds and each rate is the best round's, so a
-    burst of unrelated load on the machine lowers one round, not the result.
-    """
-    seal, open_ = _one_way(sender, receiver), receiver.receive_frame
-    clock = time.perf_counter
-    warm_until = clock() + budget / 10
-    while clock() < warm_until:  # caches, allocator and branch history, untimed
-        open_(seal(message))
-    best_seal = best_open = 0.0
-    total = 0
-    for _ in range(ROUNDS):
-        n = 0
-        sealing = opening = 0.0
-        end = clock() + budget / ROUNDS
-        while clock() < end:
-            t0 = clock()
-            frame = seal(message)
-            t1 = clock()
-            open_(frame)
-            t2 = clock()
-            sealing += t1 - t0
-            opening += t2 - t1
-            n += 1
-        total += n
-        best_seal = max(best_seal, n / sealing)
-        best_open = max(best_open, n / opening)
-    return {"seal": best_seal, "open": best_open, "n": total}
+    """Time our seal and open of ``message`` (see :func:`seal_open_timing.measure`)."""
+    return measure(_one_way(sender, receiver), receiver.receive_frame, message, budget)
 
 
 def run_ours(budget: float) -> dict[str, dict[str, dict[str, float]]]:

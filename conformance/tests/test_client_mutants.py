@@ -9,9 +9,11 @@ handshake material in a loop, ignoring a failed Noise handshake).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import hivemind_conformance.testee as testee_module
@@ -28,7 +30,6 @@ from hivemind_conformance.selfcheck import TEST, launcher_for, reference_identit
 from hivemind_conformance.testee import run_testee
 from hivemind_proto import (
     Cipher,
-    CodecError,
     HiveMessage,
     MessageType,
     NoisePattern,
@@ -41,11 +42,9 @@ from hivemind_proto import (
     _frames,
     _password,
     _record,
-    _wire1,
     build_authorization,
     bus_message,
 )
-from hivemind_proto._envelope import HiveMessage as _HM
 from hivemind_proto._state import Input
 from hivemind_proto.hazmat import (
     NoiseHandshake,
@@ -55,6 +54,17 @@ from hivemind_proto.hazmat import (
     verify_envelope,
 )
 from hivemind_proto.trio import SatelliteIdentity, _client
+
+_spec = importlib.util.spec_from_file_location(
+    "conformance_shared_mutants", Path(__file__).with_name("shared_mutants.py")
+)
+shared_mutants = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(shared_mutants)
+accepts_cleartext = shared_mutants.accepts_cleartext
+ignores_bad_frames = shared_mutants.ignores_bad_frames
+inflate_all = shared_mutants.inflate_all
+rejects_binary = shared_mutants.rejects_binary
+strict_envelope = shared_mutants.strict_envelope
 
 BASE = RunConfig(
     target="",
@@ -130,22 +140,6 @@ def reflection_ok(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(_password, "verify_envelope", lambda pw, env, own_iv=None: verify_envelope(pw, env))
 
 
-def rejects_binary(mp: pytest.MonkeyPatch) -> None:
-    original = _connection.Connection._open
-
-    def open_(self: Any, frame: Any) -> Any:
-        if isinstance(frame, bytes):
-            raise RemoteProtocolError("mutant: binary frames refused")
-        return original(self, frame)
-
-    mp.setattr(_connection.Connection, "_open", open_)
-
-
-def inflate_all(mp: pytest.MonkeyPatch) -> None:
-    original = _wire1._text
-    mp.setattr(_wire1, "_text", lambda block, compressed, limit: original(block, True, limit))
-
-
 def skips_tag(mp: pytest.MonkeyPatch) -> None:
     """ChaCha20 decryption that never looks at the Poly1305 tag."""
     original = _ciphers.open_joined
@@ -191,37 +185,6 @@ def strict_offer(mp: pytest.MonkeyPatch) -> None:
         return original(self, message, encrypted)
 
     mp.setitem(_connection._HANDLERS, Input.RECV_OFFER, handler)
-
-
-def strict_envelope(mp: pytest.MonkeyPatch) -> None:
-    original = _HM.from_dict.__func__  # type: ignore[attr-defined]
-    keys = {"msg_type", "payload", "metadata", "route", "node", "target_site_id"}
-    keys |= {"target_pubkey", "source_peer"}
-
-    def from_dict(cls: type, obj: Any) -> HiveMessage:
-        if isinstance(obj, dict) and set(obj) != keys:
-            raise CodecError("strict: unexpected key set")
-        return original(cls, obj)
-
-    mp.setattr(_HM, "from_dict", classmethod(from_dict))
-
-
-def ignores_bad_frames(mp: pytest.MonkeyPatch) -> None:
-    original = _connection.Connection.receive_frame
-
-    def receive(self: Any, frame: Any) -> Any:
-        saved = (self._state, self._record, self._legacy)
-        try:
-            return original(self, frame)
-        except RemoteProtocolError:
-            self._state, self._record, self._legacy = saved
-            return []
-
-    mp.setattr(_connection.Connection, "receive_frame", receive)
-
-
-def accepts_cleartext(mp: pytest.MonkeyPatch) -> None:
-    mp.setattr(_connection.Connection, "_check_cleartext", lambda self, inp: None)
 
 
 # -- other runners --------------------------------------------------------------

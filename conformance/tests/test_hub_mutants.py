@@ -9,9 +9,11 @@ The cases it targets must grade FAIL (NON_STRICT for SHOULD cases).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,11 +34,21 @@ from hivemind_proto import (
     _record,
     _wire1,
 )
-from hivemind_proto._envelope import HiveMessage as _HM
 from hivemind_proto._json_codec import encode_json
 from hivemind_proto._state import Input
 from hivemind_proto.hazmat import envelope_iv
 from hivemind_proto.trio import _channel, _server
+
+_spec = importlib.util.spec_from_file_location(
+    "conformance_shared_mutants", Path(__file__).with_name("shared_mutants.py")
+)
+shared_mutants = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(shared_mutants)
+accepts_cleartext = shared_mutants.accepts_cleartext
+ignores_bad_frames = shared_mutants.ignores_bad_frames
+inflate_all = shared_mutants.inflate_all
+rejects_binary = shared_mutants.rejects_binary
+strict_envelope = shared_mutants.strict_envelope
 
 BASE = RunConfig(
     target="",
@@ -167,19 +179,6 @@ def raw_auth(mp: pytest.MonkeyPatch) -> None:
     )
 
 
-def strict_envelope(mp: pytest.MonkeyPatch) -> None:
-    original = _HM.from_dict.__func__  # type: ignore[attr-defined]
-    keys = {"msg_type", "payload", "metadata", "route", "node", "target_site_id"}
-    keys |= {"target_pubkey", "source_peer"}
-
-    def from_dict(cls: type, obj: Any) -> HiveMessage:
-        if isinstance(obj, dict) and set(obj) != keys:
-            raise CodecError("strict: unexpected key set")
-        return original(cls, obj)
-
-    mp.setattr(_HM, "from_dict", classmethod(from_dict))
-
-
 def hello_last(mp: pytest.MonkeyPatch) -> None:
     original = _connection.Connection.start
 
@@ -298,26 +297,8 @@ def clear_hello_refused(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(_connection.Connection, "_check_cleartext", check)
 
 
-def accepts_cleartext(mp: pytest.MonkeyPatch) -> None:
-    mp.setattr(_connection.Connection, "_check_cleartext", lambda self, inp: None)
-
-
 def cleartext_replies(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(_record.LegacyRecord, "seal", lambda self, message: encode_json(message))
-
-
-def ignores_bad_frames(mp: pytest.MonkeyPatch) -> None:
-    original = _connection.Connection.receive_frame
-
-    def receive(self: Any, frame: Any) -> Any:
-        saved = (self._state, self._record, self._legacy)
-        try:
-            return original(self, frame)
-        except RemoteProtocolError:
-            self._state, self._record, self._legacy = saved
-            return []
-
-    mp.setattr(_connection.Connection, "receive_frame", receive)
 
 
 def unknown_codes_as_bus(mp: pytest.MonkeyPatch) -> None:
@@ -356,22 +337,6 @@ def never_compress(mp: pytest.MonkeyPatch) -> None:
         "encode_wire1",
         lambda message, compression=None: original(message, compression=_wire1.Compression.NEVER),
     )
-
-
-def rejects_binary(mp: pytest.MonkeyPatch) -> None:
-    original = _connection.Connection._open
-
-    def open_(self: Any, frame: Any) -> Any:
-        if isinstance(frame, bytes):
-            raise RemoteProtocolError("mutant: binary frames refused")
-        return original(self, frame)
-
-    mp.setattr(_connection.Connection, "_open", open_)
-
-
-def inflate_all(mp: pytest.MonkeyPatch) -> None:
-    original = _wire1._text
-    mp.setattr(_wire1, "_text", lambda block, compressed, limit: original(block, True, limit))
 
 
 def noise_bad_prologue(mp: pytest.MonkeyPatch) -> None:

@@ -42,7 +42,15 @@ from hivemind_proto.hazmat import (
 
 from ._case import Case, Failed, Skipped
 from ._config import RunConfig
-from ._peer import Accepted, FramePeer, LegacyKeys, LogEntry, PeerClosed, ScriptedHubServer
+from ._peer import (
+    Accepted,
+    FramePeer,
+    LegacyKeys,
+    LogEntry,
+    PeerClosed,
+    ScriptedHubServer,
+    describe_failure,
+)
 
 NODE_ID: Final = "hivemind-conformance-harness"
 ECHO: Final = "hive.conformance.echo"
@@ -149,7 +157,7 @@ class ClientContext:
         try:
             return await conn.peer.recv_plain(self.config.reply_timeout)
         except (PeerClosed, trio.TooSlowError, ValueError) as exc:
-            raise Failed(what, _describe(exc)) from None
+            raise Failed(what, describe_failure(exc)) from None
 
     async def read_material(self, conn: Accepted) -> dict[str, Any]:
         """Read the client's cleartext HANDSHAKE material payload."""
@@ -197,7 +205,7 @@ class ClientContext:
         try:
             frame = await conn.peer.recv(self.config.reply_timeout)
         except (PeerClosed, trio.TooSlowError) as exc:
-            raise Failed("the client HELLO", _describe(exc)) from None
+            raise Failed("the client HELLO", describe_failure(exc)) from None
         try:
             message = keys.open(frame)
         except ValueError:
@@ -267,7 +275,7 @@ class ClientContext:
         try:
             echoed = await self.wait_echo(session, data)
         except PeerClosed as exc:
-            raise Failed("the BUS echoed back", _describe(exc)) from None
+            raise Failed("the BUS echoed back", describe_failure(exc)) from None
         if echoed is None:
             raise Failed("the BUS echoed back (client echo contract, docs/spec §9.2)", "no echo")
         return echoed
@@ -291,14 +299,6 @@ def _choice(wanted: str | None, offered: Any, default: str) -> tuple[str, bool]:
         names = offered if isinstance(offered, list) and offered else [default]
         return str(names[0]), True
     return wanted, True
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, PeerClosed):
-        return f"the connection closed (code {exc.code})"
-    if isinstance(exc, trio.TooSlowError):
-        return "nothing before the timeout"
-    return f"{type(exc).__name__}: {exc}"
 
 
 Launch = Callable[[str], AbstractAsyncContextManager[Any]]

@@ -28,7 +28,7 @@ from hivemind_proto.hazmat import derive_session_key, make_envelope, verify_enve
 
 from ._case import Failed, Skipped
 from ._config import Credentials, RunConfig
-from ._peer import FramePeer, LegacyKeys, LogEntry, PeerClosed, open_client_peer
+from ._peer import FramePeer, LegacyKeys, LogEntry, PeerClosed, describe_failure, open_client_peer
 
 ECHO: Final = "hive.conformance.echo"
 FORBIDDEN: Final = "hive.conformance.forbidden"
@@ -143,7 +143,9 @@ class HubContext:
             hello = await peer.recv_plain(self.config.reply_timeout)
             offer = await peer.recv_plain(self.config.reply_timeout)
         except (PeerClosed, trio.TooSlowError, ValueError) as exc:
-            raise Failed("a cleartext HELLO then a HANDSHAKE offer", _describe(exc)) from None
+            raise Failed(
+                "a cleartext HELLO then a HANDSHAKE offer", describe_failure(exc)
+            ) from None
         if hello.get("msg_type") != "hello" or offer.get("msg_type") != "shake":
             raise Failed(
                 "msg_type hello then shake",
@@ -216,7 +218,7 @@ class HubContext:
         try:
             obj = await peer.recv_plain(self.config.reply_timeout)
         except (PeerClosed, trio.TooSlowError, ValueError) as exc:
-            raise Failed("a cleartext HANDSHAKE response", _describe(exc)) from None
+            raise Failed("a cleartext HANDSHAKE response", describe_failure(exc)) from None
         payload = obj.get("payload")
         if obj.get("msg_type") != "shake" or not isinstance(payload, dict):
             raise Failed("a cleartext HANDSHAKE response", f"msg_type {obj.get('msg_type')!r}")
@@ -238,7 +240,7 @@ class HubContext:
         try:
             peer = await self.dial(self.auth_query(creds))
         except PeerClosed as exc:
-            raise Failed("the hub to accept the test client", _describe(exc)) from None
+            raise Failed("the hub to accept the test client", describe_failure(exc)) from None
         hello, offer = await self.opening(peer)
         response, keys, iv = await self.handshake(
             peer, creds=creds, binarize=binarize, encodings=encodings, ciphers=ciphers
@@ -298,7 +300,7 @@ class HubContext:
         try:
             reply = await self.wait_reply(session)
         except PeerClosed as exc:
-            raise Failed("an echo reply", _describe(exc)) from None
+            raise Failed("an echo reply", describe_failure(exc)) from None
         if reply is None:
             raise Failed("an echo reply (the echo contract, docs/spec §9.1)", "no reply")
         return reply
@@ -323,11 +325,3 @@ def _verified_iv(password: str, envelope: object, own_iv: bytes) -> bytes:
         return verify_envelope(password, envelope, own_iv=own_iv)
     except Exception:
         raise Failed("a hub envelope that verifies against the password", repr(envelope)) from None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, PeerClosed):
-        return f"the connection closed (code {exc.code})"
-    if isinstance(exc, trio.TooSlowError):
-        return "nothing before the timeout"
-    return f"{type(exc).__name__}: {exc}"

@@ -63,6 +63,23 @@ class PeerClosed(Exception):
         self.reason = reason
 
 
+def describe_failure(exc: BaseException) -> str:
+    """What a case saw instead of what it expected, for a ``Failed`` message.
+
+    Args:
+        exc: The peer closing, a timeout, or another error.
+
+    Returns:
+        A short description (the close code, "nothing before the timeout", or
+        the exception's type and text).
+    """
+    if isinstance(exc, PeerClosed):
+        return f"the connection closed (code {exc.code})"
+    if isinstance(exc, trio.TooSlowError):
+        return "nothing before the timeout"
+    return f"{type(exc).__name__}: {exc}"
+
+
 @final
 @dataclass(frozen=True, slots=True)
 class LogEntry:

@@ -81,17 +81,10 @@ from hivemind_proto import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "reference_peers", ROOT / "tools" / "reference_peers.py"
-)
-reference_peers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(reference_peers)
-free_port = reference_peers.free_port
-interop_python = reference_peers.interop_python
-reference_hub_config = reference_peers.reference_hub_config
-write_bus_config = reference_peers.write_bus_config
-write_hub_config = reference_peers.write_hub_config
-xdg_env = reference_peers.xdg_env
+_PEERS = ROOT / "tools" / "reference_peers.py"
+_spec = importlib.util.spec_from_file_location("reference_peers", _PEERS)
+peers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(peers)
 RESPONDER = ROOT / "packages" / "hivemind-hub" / "tests" / "interop" / "bus_responder.py"
 UTT = "recognizer_loop:utterance"
 ACCESS_KEY = "benchkey0123456789abcdef01234567"
@@ -240,9 +233,9 @@ class Bus:
 
 def start_bus(procs: Processes, root: Path, py: Path) -> tuple[Bus, list[subprocess.Popen[bytes]]]:
     """Start ``ovos-messagebus`` and the responder (call ``ready_bus`` next)."""
-    port = free_port()
-    write_bus_config(root, port)
-    env = xdg_env(root)
+    port = peers.free_port()
+    peers.write_bus_config(root, port)
+    env = peers.xdg_env(root)
     bus = procs.start([str(py.parent / "ovos-messagebus")], env)
     return Bus(port, env), [bus]
 
@@ -351,9 +344,9 @@ async def start_ours(procs: Processes, root: Path, bus: Bus) -> HubUnderTest:
     """Provision through the library, then run ``hmctl hub listen`` in a child."""
     from hivemind_hub.store import SQLiteClientStore
 
-    port = free_port()
+    port = peers.free_port()
     db = root / "clients.db"
-    write_hub_config(root, ours_server_json(port, bus.port, db))
+    peers.write_hub_config(root, ours_server_json(port, bus.port, db))
     store = SQLiteClientStore(db)
     try:
         store.create(api_key=ACCESS_KEY, name="bench", password=PASSWORD, allowed_types=[UTT])
@@ -366,7 +359,7 @@ async def start_ours(procs: Processes, root: Path, bus: Bus) -> HubUnderTest:
         )
     finally:
         store.close()
-    env = xdg_env(root, HIVEMIND_LOG_LEVEL="WARNING")
+    env = peers.xdg_env(root, HIVEMIND_LOG_LEVEL="WARNING")
     proc = procs.start([str(ROOT / ".venv" / "bin" / "hmctl"), "hub", "listen"], env)
     await wait_port(port, 60, proc)
     notes = ["ours: benchmark limits (rate limit and per-credential cap raised), WARNING logs"]
@@ -375,10 +368,12 @@ async def start_ours(procs: Processes, root: Path, bus: Bus) -> HubUnderTest:
 
 async def start_reference(procs: Processes, root: Path, bus: Bus, py: Path) -> HubUnderTest:
     """``hivemind-core add-client`` then ``hivemind-core listen`` (interop virtualenv)."""
-    port = free_port()
+    port = peers.free_port()
     data = root / ".local" / "share"
-    write_hub_config(root, reference_hub_config(port, bus.port, data, REFERENCE_ENCODINGS))
-    env = xdg_env(root)
+    peers.write_hub_config(
+        root, peers.reference_hub_config(port, bus.port, data, REFERENCE_ENCODINGS)
+    )
+    env = peers.xdg_env(root)
     cli = str(py.parent / "hivemind-core")
     add = ["add-client", "--name", "bench", "--access-key", ACCESS_KEY, "--password", PASSWORD]
     with trio.fail_after(60):
@@ -923,7 +918,7 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Start the bus, then each selected hub in turn; return every figure."""
     plan = QUICK if args.quick else FULL
-    py = interop_python()
+    py = peers.interop_python()
     procs = Processes()
     figures: dict[str, Any] = {"plan": plan.__dict__, "quick": args.quick}
     with scratch() as tmp:

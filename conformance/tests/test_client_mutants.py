@@ -55,16 +55,10 @@ from hivemind_proto.hazmat import (
 )
 from hivemind_proto.trio import SatelliteIdentity, _client
 
-_spec = importlib.util.spec_from_file_location(
-    "conformance_shared_mutants", Path(__file__).with_name("shared_mutants.py")
-)
-shared_mutants = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(shared_mutants)
-accepts_cleartext = shared_mutants.accepts_cleartext
-ignores_bad_frames = shared_mutants.ignores_bad_frames
-inflate_all = shared_mutants.inflate_all
-rejects_binary = shared_mutants.rejects_binary
-strict_envelope = shared_mutants.strict_envelope
+_SHARED = Path(__file__).with_name("shared_mutants.py")
+_spec = importlib.util.spec_from_file_location("conformance_shared_mutants", _SHARED)
+shared = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(shared)
 
 BASE = RunConfig(
     target="",
@@ -302,20 +296,22 @@ MUTANTS = [
     ClientMutant("hello_without_site", ("C05",), patch=hello_without_site),
     ClientMutant("trusts_hub_envelope", ("C07", "C08"), patch=trusts_hub_envelope),
     ClientMutant("reflection_ok", ("C08",), patch=reflection_ok),
-    ClientMutant("rejects_binary", ("C09", "C09-S"), patch=rejects_binary),
-    ClientMutant("inflate_all", ("C09-S",), patch=inflate_all),
+    ClientMutant("rejects_binary", ("C09", "C09-S"), patch=shared.rejects_binary),
+    ClientMutant("inflate_all", ("C09-S",), patch=shared.inflate_all),
     ClientMutant("skips_tag", ("C10",), patch=skips_tag),
     ClientMutant("always_binary", ("C11",), patch=always_binary),
     ClientMutant("repeating_nonces", ("C12",), runner=repeating_nonces),
     ClientMutant("echo_everything", ("C14", "C15"), patch=echo_everything),
     ClientMutant("strict_offer", ("C16",), patch=strict_offer),
-    ClientMutant("strict_envelope", ("C16-S",), patch=strict_envelope),
+    ClientMutant("strict_envelope", ("C16-S",), patch=shared.strict_envelope),
     ClientMutant("reconnects_after_refusal", ("C17",), runner=reconnects_after_refusal),
     ClientMutant("reuses_key", ("C18",), runner=reuses_key),
     ClientMutant("material_loop", ("C21",), runner=material_loop),
     ClientMutant("never_aborts", ("C22", "CN01"), runner=never_aborts, noise=True),
-    ClientMutant("ignores_bad_frames", ("CN02", "CX01"), patch=ignores_bad_frames, noise=True),
-    ClientMutant("accepts_cleartext", ("CX02",), patch=accepts_cleartext),
+    ClientMutant(
+        "ignores_bad_frames", ("CN02", "CX01"), patch=shared.ignores_bad_frames, noise=True
+    ),
+    ClientMutant("accepts_cleartext", ("CX02",), patch=shared.accepts_cleartext),
 ]
 
 

@@ -39,16 +39,10 @@ from hivemind_proto._state import Input
 from hivemind_proto.hazmat import envelope_iv
 from hivemind_proto.trio import _channel, _server
 
-_spec = importlib.util.spec_from_file_location(
-    "conformance_shared_mutants", Path(__file__).with_name("shared_mutants.py")
-)
-shared_mutants = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(shared_mutants)
-accepts_cleartext = shared_mutants.accepts_cleartext
-ignores_bad_frames = shared_mutants.ignores_bad_frames
-inflate_all = shared_mutants.inflate_all
-rejects_binary = shared_mutants.rejects_binary
-strict_envelope = shared_mutants.strict_envelope
+_SHARED = Path(__file__).with_name("shared_mutants.py")
+_spec = importlib.util.spec_from_file_location("conformance_shared_mutants", _SHARED)
+shared = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(shared)
 
 BASE = RunConfig(
     target="",
@@ -365,7 +359,7 @@ MUTANTS = [
     HubMutant("huge_frames", ("H46",), config={"max_frame_bytes": 1 << 20},
               run={"max_frame_bytes": 256 * 1024}),
     HubMutant("one_peer_per_key", ("H48", "H29"), hub=OnePeerPerKey),
-    HubMutant("strict_envelope", ("H43", "H43-S"), patch=strict_envelope),
+    HubMutant("strict_envelope", ("H43", "H43-S"), patch=shared.strict_envelope),
     HubMutant("hello_last", ("H03",), patch=hello_last),
     HubMutant("hello_without_peer", ("H04",), hub=HelloWithoutPeer),
     HubMutant("offer_missing_field", ("H05",), patch=offer_edit(crypto_required=None)),
@@ -384,14 +378,14 @@ MUTANTS = [
               run={"handshake_timeout": 0.5}),
     HubMutant("cleartext_replies", ("H18",), patch=cleartext_replies),
     HubMutant("nonce_reuse", ("H19",), config={"rng": _repeating}),
-    HubMutant("accepts_cleartext", ("H24",), patch=accepts_cleartext),
+    HubMutant("accepts_cleartext", ("H24",), patch=shared.accepts_cleartext),
     HubMutant("ignores_bad_frames", ("H25", "X02", "X03", "N02", "N03", "N04"),
-              patch=ignores_bad_frames, config={"handshake_timeout": 30.0}),
+              patch=shared.ignores_bad_frames, config={"handshake_timeout": 30.0}),
     HubMutant("unknown_codes_as_bus", ("H39",), patch=unknown_codes_as_bus),
     HubMutant("binarize_text", ("H37", "H37-S"), patch=binarize_text),
     HubMutant("never_compress", ("H37-S",), patch=never_compress),
-    HubMutant("rejects_binary", ("H38", "H38-S"), patch=rejects_binary),
-    HubMutant("inflate_all", ("H38-S",), patch=inflate_all),
+    HubMutant("rejects_binary", ("H38", "H38-S"), patch=shared.rejects_binary),
+    HubMutant("inflate_all", ("H38-S",), patch=shared.inflate_all),
     HubMutant("no_context_rewrite", ("H26",), hub=NoContextRewrite),
     HubMutant("acl_bypass", ("H27", "H27-S"), hub=AclBypass),
     HubMutant("silent_denial", ("H27-S",), hub=SilentDenial),

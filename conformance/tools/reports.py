@@ -43,17 +43,10 @@ from typing import Any, Final
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 HERE: Final = Path(__file__).resolve().parent
-_spec = importlib.util.spec_from_file_location(
-    "reference_peers", ROOT / "tools" / "reference_peers.py"
-)
-reference_peers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(reference_peers)
-free_port = reference_peers.free_port
-interop_python = reference_peers.interop_python
-reference_hub_config = reference_peers.reference_hub_config
-write_bus_config = reference_peers.write_bus_config
-write_hub_config = reference_peers.write_hub_config
-xdg_env = reference_peers.xdg_env
+_PEERS = ROOT / "tools" / "reference_peers.py"
+_spec = importlib.util.spec_from_file_location("reference_peers", _PEERS)
+peers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(peers)
 DOCS: Final = ROOT / "docs" / "conformance"
 #: Where the reports are written (``--out``).
 OUT: Path = DOCS
@@ -293,9 +286,9 @@ def scratch() -> Iterator[Path]:
 
 def start_bus(procs: Processes, root: Path, py: Path) -> int:
     """Start ``ovos-messagebus`` and the echo responder; returns the bus port."""
-    port = free_port()
-    write_bus_config(root, port)
-    env = xdg_env(root)
+    port = peers.free_port()
+    peers.write_bus_config(root, port)
+    env = peers.xdg_env(root)
     bus = procs.start([str(py.parent / "ovos-messagebus")], env)
     wait_port(port, 60, bus)
     responder = procs.start(
@@ -365,7 +358,7 @@ def _hub_argv(
 
 def bus_client() -> None:
     """Client mode, profile L, against the released hivemind-bus-client 0.4.4."""
-    py = interop_python()
+    py = peers.interop_python()
     target = next(t for t in TARGETS if t.stem == "hivemind-bus-client-0.4.4")
     key, password = "released-client-key", "released-client-password"
     try:
@@ -392,16 +385,18 @@ def _core(py: Path, env: dict[str, str], *args: str) -> str:
 
 def reference() -> None:
     """Hub mode, profiles L and S, against the released hivemind-core 4.0.0."""
-    py = interop_python()
+    py = peers.interop_python()
     test, admin, other = new_creds("test"), new_creds("admin"), new_creds("restricted")
     procs = Processes(LOGS)
     with scratch() as root:
         try:
             bus_port = start_bus(procs, root, py)
-            port = free_port()
+            port = peers.free_port()
             data = root / ".local" / "share"
-            write_hub_config(root, reference_hub_config(port, bus_port, data, _CORE_ENCODINGS))
-            env = xdg_env(root)
+            peers.write_hub_config(
+                root, peers.reference_hub_config(port, bus_port, data, _CORE_ENCODINGS)
+            )
+            env = peers.xdg_env(root)
             for node, (creds, is_admin) in enumerate(
                 ((test, False), (admin, True), (other, False)), start=1
             ):
@@ -431,15 +426,15 @@ def ours() -> None:
     """Hub mode, profiles L, S and N, against our hub behind the same OVOS bus."""
     from hivemind_hub.store import SQLiteClientStore
 
-    py = interop_python()
+    py = peers.interop_python()
     test, admin, other = new_creds("test"), new_creds("admin"), new_creds("restricted")
     procs = Processes(LOGS)
     with scratch() as root:
         try:
             bus_port = start_bus(procs, root, py)
-            port = free_port()
+            port = peers.free_port()
             db = root / "clients.db"
-            write_hub_config(root, _ours_server_json(port, bus_port, db))
+            peers.write_hub_config(root, _ours_server_json(port, bus_port, db))
             store = SQLiteClientStore(db)
             try:
                 store.create(
@@ -462,7 +457,7 @@ def ours() -> None:
                 )
             finally:
                 store.close()
-            env = xdg_env(root)
+            env = peers.xdg_env(root)
             env["HIVEMIND_LOG_LEVEL"] = "WARNING"
             hub = procs.start([str(ROOT / ".venv" / "bin" / "hmctl"), "hub", "listen"], env)
             wait_port(port, 60, hub)

@@ -31,6 +31,9 @@ from ._types import BUS_TYPES, WRAPPER_TYPES, BinaryType, MessageType
 
 Payload = Union["HiveMessage", Mapping[str, Any], bytes]
 
+#: ``dict`` first: it short-circuits the slower ``Mapping`` ABC check.
+_MAPPINGS: Final = (dict, Mapping)
+
 #: Top-level keys of the JSON envelope, in the order the released client emits.
 ENVELOPE_KEYS: Final = (
     "msg_type",
@@ -97,7 +100,7 @@ class HiveMessage:
         if not isinstance(self.msg_type, MessageType):
             raise LocalProtocolError(f"msg_type must be a MessageType, not {self.msg_type!r}")
         _check_payload(self.msg_type, self.payload)
-        if not isinstance(self.metadata, Mapping):
+        if not isinstance(self.metadata, _MAPPINGS):
             raise LocalProtocolError("metadata must be a mapping")
         if self.bin_type != BinaryType.UNDEFINED and self.msg_type is not MessageType.BINARY:
             raise LocalProtocolError("bin_type is only meaningful for BINARY messages")
@@ -174,7 +177,7 @@ class HiveMessage:
         Raises:
             CodecError: the object is not a valid HiveMessage.
         """
-        if not isinstance(obj, Mapping):
+        if not isinstance(obj, _MAPPINGS):
             raise CodecError("a HiveMessage must be a JSON object")
         msg_type = parse_message_type(obj.get("msg_type"))
         if msg_type is MessageType.BINARY:
@@ -228,7 +231,7 @@ def parse_route(value: Any) -> tuple[RouteHop, ...]:
         raise CodecError("route must be a list")
     hops: list[RouteHop] = []
     for item in value:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, _MAPPINGS):
             raise CodecError("route hops must be objects")
         source, targets = item.get("source"), item.get("targets")
         if not source or not targets:
@@ -248,7 +251,7 @@ def _check_payload(msg_type: MessageType, payload: Any) -> None:
     elif msg_type is MessageType.BINARY:
         if not isinstance(payload, bytes | bytearray | memoryview):
             raise LocalProtocolError("BINARY needs a bytes payload")
-    elif not isinstance(payload, Mapping):
+    elif not isinstance(payload, _MAPPINGS):
         raise LocalProtocolError(f"{msg_type.value} needs an object payload")
     elif msg_type in BUS_TYPES and not isinstance(payload.get("type"), str):
         raise LocalProtocolError(f"{msg_type.value} payload needs a string 'type'")
@@ -258,14 +261,14 @@ def _payload_from_json(msg_type: MessageType, value: Any) -> Payload:
     if msg_type in WRAPPER_TYPES:
         return nested_from_json(value)
     if msg_type in BUS_TYPES:
-        if not isinstance(value, Mapping) or not isinstance(value.get("type"), str):
+        if not isinstance(value, _MAPPINGS) or not isinstance(value.get("type"), str):
             raise CodecError(f"{msg_type.value} payload needs a string 'type'")
         data = _mapping_or_empty(value.get("data"), "payload.data")
         context = _mapping_or_empty(value.get("context"), "payload.context")
         return {**value, "data": data, "context": context}
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if not isinstance(value, _MAPPINGS):
         raise CodecError(f"{msg_type.value} payload must be an object")
     return value
 
@@ -279,7 +282,7 @@ def nested_from_json(value: Any) -> HiveMessage:
     Raises:
         CodecError: not an object, or not a valid message.
     """
-    if not isinstance(value, Mapping):
+    if not isinstance(value, _MAPPINGS):
         raise CodecError("a wrapper payload must be a HiveMessage object")
     if "msg_type" not in value and isinstance(value.get("type"), str):
         return HiveMessage(MessageType.BUS, _payload_from_json(MessageType.BUS, value))
@@ -289,7 +292,7 @@ def nested_from_json(value: Any) -> HiveMessage:
 def _mapping_or_empty(value: Any, name: str) -> Mapping[str, Any]:
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if not isinstance(value, _MAPPINGS):
         raise CodecError(f"{name} must be an object")
     return value
 

@@ -15,6 +15,7 @@ from typing import Any
 from ._envelope import HiveMessage
 from ._errors import CodecError, LocalProtocolError
 
+_DECODER = json.JSONDecoder()
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=lambda o: _to_json_value(o))
 
 
@@ -47,7 +48,9 @@ def loads(text: str | bytes) -> Any:
         CodecError: not UTF-8 or not JSON.
     """
     try:
-        return json.loads(text)
+        if not isinstance(text, str):
+            text = text.decode("utf-8")  # the wire is UTF-8; skips json's encoding sniffing
+        return _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
         raise CodecError(f"invalid JSON: {type(exc).__name__}") from None
 

@@ -79,3 +79,13 @@ def test_admin_key_not_in_repr(tmp_path: Path) -> None:
 )
 def test_loopback_detection(host: str, loop: bool) -> None:
     assert is_loopback_host(host) is loop
+
+
+def test_run_engine_switches_share_the_strict_parsers() -> None:
+    from hivemind_rooms.pipeline import EngineConfig
+
+    assert EngineConfig.from_env({"HIVEMIND_ALLOW_LOCAL_RUNNER": "yes"}).allow_local_runner
+    assert not EngineConfig.from_env({"HIVEMIND_ALLOW_LOCAL_RUNNER": "0"}).allow_local_runner
+    for name, bad in [("HIVEMIND_ALLOW_LOCAL_RUNNER", "on"), ("HIVEMIND_RUN_WORKERS", "0")]:
+        with pytest.raises(SettingsError, match=name):
+            EngineConfig.from_env({name: bad})

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, final
 
-__all__ = ["Settings", "SettingsError"]
+__all__ = ["Settings", "SettingsError", "env_bool", "env_int"]
 
 _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"0", "false", "no"})
@@ -26,7 +26,8 @@ class SettingsError(ValueError):
     """A ``HIVEMIND_*`` variable holds a value the service cannot use."""
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """Read a boolean switch: 1/true/yes or 0/false/no; anything else is an error."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -38,7 +39,8 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be one of 1/true/yes or 0/false/no, got {raw!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    """Read a bounded integer; a non-integer or out-of-range value is an error."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -148,21 +150,21 @@ class Settings:
         return cls(
             data_dir=Path(data_dir),
             admin_key=env.get("HIVEMIND_ADMIN_KEY", "").strip(),
-            self_serve_signup=_bool(env, "HIVEMIND_SELF_SERVE_SIGNUP_ENABLED", False),
-            enforce_credits=_bool(env, "HIVEMIND_BILLING_ENFORCE_CREDITS", False),
+            self_serve_signup=env_bool(env, "HIVEMIND_SELF_SERVE_SIGNUP_ENABLED", False),
+            enforce_credits=env_bool(env, "HIVEMIND_BILLING_ENFORCE_CREDITS", False),
             signup_starter_credit_code=env.get("HIVEMIND_SIGNUP_STARTER_CREDIT_CODE", "").strip(),
             attestation_provider=provider,  # type: ignore[arg-type]  # checked in __post_init__
             host=env.get("HIVEMIND_HOST", "").strip() or "127.0.0.1",
-            port=_int(env, "HIVEMIND_PORT", 8100, low=0, high=65535),
-            max_body_bytes=_int(
+            port=env_int(env, "HIVEMIND_PORT", 8100, low=0, high=65535),
+            max_body_bytes=env_int(
                 env, "HIVEMIND_MAX_BODY_BYTES", 1024 * 1024, low=1024, high=64 * 1024 * 1024
             ),
-            max_archive_bytes=_int(
+            max_archive_bytes=env_int(
                 env,
                 "HIVEMIND_MAX_ARCHIVE_BYTES",
                 50 * 1024 * 1024,
                 low=1024,
                 high=512 * 1024 * 1024,
             ),
-            signups_per_minute=_int(env, "HIVEMIND_SIGNUPS_PER_MINUTE", 30, low=1, high=100_000),
+            signups_per_minute=env_int(env, "HIVEMIND_SIGNUPS_PER_MINUTE", 30, low=1, high=100_000),
         )

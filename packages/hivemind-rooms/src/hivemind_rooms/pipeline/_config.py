@@ -7,20 +7,9 @@ import os
 from collections.abc import Mapping
 from typing import final
 
+from ..settings import env_bool, env_int
+
 __all__ = ["EngineConfig"]
-
-
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}")
-    return value
 
 
 def _names(raw: str) -> frozenset[str]:
@@ -76,19 +65,24 @@ class EngineConfig:
         """Read the configuration from ``HIVEMIND_*`` variables."""
         env = os.environ if env is None else env
         return cls(
-            workers=_int(env, "HIVEMIND_RUN_WORKERS", 2, 1, 64),
-            queue_size=_int(env, "HIVEMIND_RUN_QUEUE_SIZE", 64, 1, 10_000),
+            workers=env_int(env, "HIVEMIND_RUN_WORKERS", 2, low=1, high=64),
+            queue_size=env_int(env, "HIVEMIND_RUN_QUEUE_SIZE", 64, low=1, high=10_000),
             default_model=env.get("HIVEMIND_LLM_MODEL", "").strip() or cls.default_model,
-            default_max_tokens=_int(env, "HIVEMIND_DEFAULT_QUERY_MAX_TOKENS", 1_000_000, 1, 10**9),
-            max_tokens=_int(env, "HIVEMIND_MAX_TOKENS", 100_000_000, 1, 10**10),
-            max_llm_calls=_int(env, "HIVEMIND_MAX_LLM_CALLS", 100, 1, 10_000),
-            agent_timeout_s=_int(env, "HIVEMIND_AGENT_TIMEOUT", 900, 1, 86_400),
-            memory_cap_mb=_int(env, "HIVEMIND_CONTAINER_MEMORY_MB", 256, 16, 65_536),
-            max_output_chars=_int(env, "HIVEMIND_MAX_RUN_OUTPUT_CHARS", 50_000, 1, 10**7),
-            artifact_retention_s=_int(env, "HIVEMIND_ARTIFACT_RETENTION_SECONDS", 86_400, 1, 10**8),
+            default_max_tokens=env_int(
+                env, "HIVEMIND_DEFAULT_QUERY_MAX_TOKENS", 1_000_000, low=1, high=10**9
+            ),
+            max_tokens=env_int(env, "HIVEMIND_MAX_TOKENS", 100_000_000, low=1, high=10**10),
+            max_llm_calls=env_int(env, "HIVEMIND_MAX_LLM_CALLS", 100, low=1, high=10_000),
+            agent_timeout_s=env_int(env, "HIVEMIND_AGENT_TIMEOUT", 900, low=1, high=86_400),
+            memory_cap_mb=env_int(env, "HIVEMIND_CONTAINER_MEMORY_MB", 256, low=16, high=65_536),
+            max_output_chars=env_int(
+                env, "HIVEMIND_MAX_RUN_OUTPUT_CHARS", 50_000, low=1, high=10**7
+            ),
+            artifact_retention_s=env_int(
+                env, "HIVEMIND_ARTIFACT_RETENTION_SECONDS", 86_400, low=1, high=10**8
+            ),
             runner=env.get("HIVEMIND_RUNNER", "").strip().lower() or "auto",
-            allow_local_runner=env.get("HIVEMIND_ALLOW_LOCAL_RUNNER", "").strip().lower()
-            in ("1", "true", "yes"),
+            allow_local_runner=env_bool(env, "HIVEMIND_ALLOW_LOCAL_RUNNER", False),
             disabled_providers=_names(env.get("HIVEMIND_DISABLED_LLM_PROVIDERS", "")),
             disabled_routes=_names(env.get("HIVEMIND_DISABLED_LLM_ROUTES", "")),
         )

@@ -19,7 +19,8 @@ W21 one node id everywhere, no loop prevention:
     test_serve.py::test_identity_is_stable_and_unique
 W22 no handshake timeout, rate limit or frame cap, unbounded queues and caches:
     test_handshake_timeout, test_rate_limit, test_oversize_frame_closed_1009,
-    test_slow_consumer_is_closed_1013, test_routing.py::test_flood_memory_is_bounded
+    test_slow_consumer_is_closed_1013, test_routing.py::test_flood_memory_is_bounded,
+    PING amplification: test_routing.py::test_own_ping_answers_are_throttled_by_the_flood_interval
 W23 bad credentials retried forever (no 1008): test_wrong_password_closed_1008_without_envelope
     and test_e2e_interop.py (the released client sees 1008)
 W24 secrets and utterances in logs: test_e2e_interop.py (INFO log capture of a full run)

@@ -205,6 +205,19 @@ def test_ping_answered_once_per_flood_id() -> None:
     assert r.from_upstream(ping(), 44.0) == []
 
 
+def test_own_ping_answers_are_throttled_by_the_flood_interval() -> None:
+    """New flood ids must not each make the hub message every peer (spec W22)."""
+    r = router()
+    answered_at = []
+    for second in (0.0, 1.0, 29.0, 30.0, 31.0, 61.0):
+        out = r.from_peer(A, ping(f"f{second}"), client(), 1000.0 + second)
+        mine = [a for a in sends(out) if a.message.inner.payload.get("peer") == NODE]
+        if mine:
+            answered_at.append(second)
+        assert any(a.message["type"] == "hive.ping.received" for a in sends(out, EmitToAgent))
+    assert answered_at == [0.0, 30.0, 61.0]
+
+
 def test_ping_without_flood_id_dropped() -> None:
     bad = wrap(MessageType.PROPAGATE, HiveMessage(MessageType.PING, {"peer": "x"}))
     assert router().from_peer(A, bad, client(), 0.0) == []

@@ -359,6 +359,22 @@ def test_rekey_rotates_the_session_key() -> None:
         pair.hub.receive_frame(old_frame)  # the old key no longer opens frames
 
 
+def test_messages_sent_while_rekeying_wait_for_the_new_key() -> None:
+    """The hub switches keys as it answers; an old-key frame behind the material would die."""
+    pair = ready_pair("legacy")
+    pair.satellite.rekey()
+    pair.satellite.send(UTTERANCE)
+    (material,) = pair.satellite.data_to_send()  # the utterance is held, not sealed
+    pair.hub.receive_frame(material)
+    (response,) = pair.hub.data_to_send()
+    pair.satellite.receive_frame(response)
+    assert pair.satellite.state is State.READY
+    (sealed,) = pair.satellite.data_to_send()
+    (event,) = pair.hub.receive_frame(sealed)
+    assert isinstance(event, MessageReceived)
+    assert event.message == UTTERANCE
+
+
 def test_preshared_key_client_without_handshake() -> None:
     hub = Connection(
         Role.HUB,

@@ -176,3 +176,60 @@ async def test_client_reconnects_after_link_loss() -> None:
                 assert client.reconnects == 1
                 assert client.channel is not first
             nursery.cancel_scope.cancel()
+
+
+FLOOD = 150
+
+
+async def flooding_handler(channel: HiveChannel, auth: Authorization) -> None:
+    """On ``test.flood`` push numbered messages every 2 ms, as agents do (``send_nowait``)."""
+    while True:
+        event = await channel.receive_event()
+        if isinstance(event, MessageReceived) and event.message.payload.get("type") == "test.flood":
+            for n in range(FLOOD):
+                assert channel.send_nowait(
+                    HiveMessage(MessageType.BUS, bus_message("test.flooded", {"n": n}))
+                )
+                await trio.sleep(0.002)
+        elif isinstance(event, MessageReceived):
+            await channel.send(event.message)
+
+
+async def test_rekey_while_the_hub_is_sending_loses_nothing() -> None:
+    """A hub message sealed while the re-handshake runs in a worker thread must use the new key.
+
+    Without the hold, messages the agent queued during the PBKDF2 step left
+    after the HANDSHAKE response but sealed with the old key, and the
+    satellite closed the connection on the first one (DecryptionError).
+    """
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(
+                lambda task_status: serve_hive(
+                    authenticate_known,
+                    flooding_handler,
+                    "127.0.0.1",
+                    0,
+                    rng=os.urandom,
+                    task_status=task_status,
+                )
+            )
+            async with open_hive(f"ws://127.0.0.1:{port}", identity()) as client:
+                await client.send(HiveMessage(MessageType.BUS, bus_message("test.flood", {})))
+                first = await client.receive(timeout=5)
+                await client.rekey()
+                await client.send(UTTERANCE)  # held until the new key exists
+                seen = [first.payload["data"]["n"]]
+                echoed = False
+                while len(seen) < FLOOD or not echoed:
+                    message = await client.receive(timeout=5)
+                    if message == UTTERANCE:
+                        echoed = True
+                    else:
+                        seen.append(message.payload["data"]["n"])
+                assert seen == list(range(FLOOD))
+                assert client.reconnects == 0
+                assert client.channel is not None
+                assert client.channel.handshake is not None
+                assert client.channel.handshake.rekey
+            nursery.cancel_scope.cancel()

@@ -35,7 +35,7 @@ from hivemind_proto import (
     Role,
     parse_authorization,
 )
-from hivemind_proto.trio import HANDSHAKE_THREADS
+from hivemind_proto.trio import ConnectionOwner
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 from starlette.applications import Starlette
@@ -59,6 +59,7 @@ class HttpLink:
     auth: Authorization = field(repr=False)
     capacity: int
     started: float
+    owner: ConnectionOwner = field(init=False, repr=False)
     live: LiveLink | None = None
     outbox: deque[Frame] = field(default_factory=deque)
     closed: bool = False
@@ -66,6 +67,9 @@ class HttpLink:
     tokens: float = 0.0
     stamp: float = 0.0
     lock: trio.Lock = field(default_factory=trio.Lock)
+
+    def __post_init__(self) -> None:
+        self.owner = ConnectionOwner(self.conn, self.capacity)
 
     def queue(self, frames: list[Frame]) -> bool:
         """Add frames to the outbox; a full outbox closes the link (slow consumer)."""
@@ -81,10 +85,13 @@ class HttpLink:
         if self.closed:
             return False
         try:
-            self.conn.send(message)
+            held = self.owner.send(message)
         except LocalProtocolError:
             return False
-        return self.queue(self.conn.data_to_send())
+        if not held:
+            self.closed, self.close_code = True, CloseCode.TRY_AGAIN_LATER
+            return False
+        return self.queue(self.owner.data_to_send())
 
     async def aclose(self, code: int, reason: str) -> None:
         """Close the link; the next request sees it gone."""
@@ -197,15 +204,11 @@ class HttpTransport:
 
     async def _feed(self, auth: Authorization, link: HttpLink, frame: str) -> JSONResponse:
         try:
-            events = await trio.to_thread.run_sync(
-                link.conn.receive_frame,
-                frame,
-                limiter=HANDSHAKE_THREADS if link.live is None else None,
-            )
+            events = await link.owner.receive_frame(frame)
         except RemoteProtocolError as exc:
             self._drop(auth.access_key, link)
             return JSONResponse({"error": "protocol error", "code": exc.close_code}, 400)
-        link.queue(link.conn.data_to_send())
+        link.queue(link.owner.data_to_send())
         for event in events:
             if isinstance(event, HelloReceived) and link.live is None:
                 link.live = await self.hub.attach(link, auth, event.payload)

@@ -156,6 +156,7 @@ class Hub:
             site_id=identity.site_id,
             chain=chain,
             agent_answers_queries=agent.answers_queries,
+            ping_flood_interval=config.ping_flood_interval,
         )
         self.live: dict[str, LiveLink] = {}
         self.by_client: dict[int, set[str]] = {}

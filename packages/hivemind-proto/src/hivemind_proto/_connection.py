@@ -108,6 +108,7 @@ class Connection:
         self._psk_deriver = psk_deriver
         self._state = State.IDLE if role is Role.HUB else State.AWAITING_HELLO
         self._outbox: list[Frame] = []
+        self._held_for_rekey: list[HiveMessage] = []
         self._record: Record | None = None
         self._legacy: LegacyRecord | None = None
         self._profile: Profile | None = None
@@ -164,6 +165,11 @@ class Connection:
     def send(self, message: HiveMessage) -> None:
         """Queue ``message`` for the peer, sealed with the session keys.
 
+        While a satellite re-keys, messages are held and sealed with the new
+        key once the hub's response arrives: the hub switches keys as it
+        answers, so a frame sealed with the old key and still in flight then
+        could not be opened.
+
         Raises:
             LocalProtocolError: keys are not agreed yet, the state forbids
                 sending, or the message is HELLO/HANDSHAKE (the connection
@@ -173,6 +179,9 @@ class Connection:
             raise LocalProtocolError("HELLO and HANDSHAKE are sent by the connection itself")
         with self._guard():
             self._advance(Input.SEND_MESSAGE, self._state)
+            if self._state is State.REKEYING:
+                self._held_for_rekey.append(message)
+                return
             self._outbox.append(self._require_record().seal(message))
 
     def rekey(self) -> None:
@@ -192,6 +201,7 @@ class Connection:
         allowed_states(self.role, self._state, Input.CLOSE)
         self._state = State.CLOSED
         self._outbox.clear()
+        self._held_for_rekey.clear()
         return ConnectionClosed(int(code))
 
     def receive_frame(self, frame: Frame) -> list[Event]:
@@ -468,6 +478,9 @@ class Connection:
         self._profile = Profile.LEGACY_PASSWORD
         if not rekey:
             self._send_own_hello()
+        held, self._held_for_rekey = self._held_for_rekey, []
+        record = self._require_record()
+        self._outbox.extend(record.seal(m) for m in held)
         return [HandshakeComplete(Profile.LEGACY_PASSWORD, cipher, encoding, binarize, rekey=rekey)]
 
     def _start_noise(self, settings: SatelliteSettings, offered: Mapping[str, Any]) -> None:

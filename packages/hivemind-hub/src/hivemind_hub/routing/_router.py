@@ -117,6 +117,10 @@ class Router:
         agent_answers_queries: True when the local agent answers QUERY.
         flood_memory: How many PING flood ids are remembered.
         query_memory: How many open queries are remembered.
+        ping_flood_interval: Least seconds between two of this hub's own PING
+            answers: each new flood id would otherwise make the hub message
+            every connection, so anyone able to send PING could multiply
+            its traffic by the number of peers (spec W22).
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class Router:
         agent_answers_queries: bool = False,
         flood_memory: int = 1000,
         query_memory: int = 1000,
+        ping_flood_interval: float = 30.0,
     ) -> None:
         self.node_id = node_id
         self.public_key = public_key
@@ -139,6 +144,8 @@ class Router:
         self.upstream_peer: str | None = None
         self.seen_floods: BoundedSet[str] = BoundedSet(flood_memory)
         self.open_queries: BoundedMap[str, str] = BoundedMap(query_memory)
+        self.ping_flood_interval = ping_flood_interval
+        self._last_ping_answer: float | None = None
         self._query_seq = 0
 
     # -- routing table -------------------------------------------------------
@@ -294,6 +301,8 @@ class Router:
         if not self.seen_floods.add(flood_id):
             return None
         event = bus_message("hive.ping.received", _plain(payload), {"source": msg.source_peer})
+        if not self._may_answer_ping(now):
+            return [EmitToAgent(event)]
         answer = HiveMessage(
             MessageType.PROPAGATE,
             HiveMessage(
@@ -309,6 +318,13 @@ class Router:
             route=msg.route,
         ).with_hop(self.node_id)
         return [EmitToAgent(event), *self._to_all(answer), *self._up(answer)]
+
+    def _may_answer_ping(self, now: float) -> bool:
+        last = self._last_ping_answer
+        if last is not None and 0 <= now - last < self.ping_flood_interval:
+            return False
+        self._last_ping_answer = now
+        return True
 
     def _to_all(self, message: HiveMessage, exclude: str | None = None) -> list[Action]:
         return [SendToPeer(p, message) for p in self.peers if p != exclude]

@@ -22,6 +22,7 @@ from ._client import (
     SatelliteIdentity,
     open_hive,
 )
+from ._owner import ConnectionOwner
 from ._server import ServerLimits, run_hub_session, serve_hive
 from ._transport import (
     AsgiWebSocketTransport,
@@ -35,6 +36,7 @@ __all__ = [
     "AsgiWebSocketTransport",
     "ChannelClosed",
     "ChannelLimits",
+    "ConnectionOwner",
     "FrameTransport",
     "HiveChannel",
     "HiveClient",

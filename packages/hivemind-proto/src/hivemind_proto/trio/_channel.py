@@ -11,9 +11,10 @@ the frame and counts it.
 
 Handshake steps that cost real CPU (PBKDF2, argon2id) run in a worker thread
 behind a process-wide limiter, so a flood of handshakes cannot stall every
-other connection. The handshake must finish within ``handshake_timeout``;
-inbound frames are rate limited by a token bucket; any protocol error closes
-the websocket with the code the error carries.
+other connection; ``ConnectionOwner`` holds outbound messages meanwhile. The
+handshake must finish within ``handshake_timeout``; inbound frames are rate
+limited by a token bucket; any protocol error closes the websocket with the
+code the error carries.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final, final
+from typing import final
 
 import trio
 
@@ -31,20 +32,18 @@ from .._envelope import HiveMessage
 from .._errors import CloseCode, LocalProtocolError, RemoteProtocolError
 from .._events import Event, HandshakeComplete, HelloReceived
 from .._state import Role, State
+from ._owner import HANDSHAKE_THREADS, ConnectionOwner
 from ._transport import Frame, FrameTransport, TransportClosed
 
-log = logging.getLogger("hivemind_proto.trio")
+__all__ = [
+    "HANDSHAKE_THREADS",
+    "ChannelClosed",
+    "ChannelLimits",
+    "HiveChannel",
+    "SlowConsumerPolicy",
+]
 
-_CPU_HEAVY_STATES: Final = frozenset(
-    {
-        State.OFFERED,
-        State.AWAITING_RESPONSE,
-        State.NOISE_HANDSHAKE,
-        State.REKEYING,
-        State.AWAITING_OFFER,
-    }
-)
-HANDSHAKE_THREADS: Final = trio.CapacityLimiter(4)
+log = logging.getLogger("hivemind_proto.trio")
 
 
 class SlowConsumerPolicy(Enum):
@@ -118,6 +117,7 @@ class HiveChannel:
     ) -> None:
         self.conn = conn
         self.limits = limits or ChannelLimits()
+        self._owner = ConnectionOwner(conn, self.limits.outbound_queue)
         self._transport = transport
         self._out_send, self._out_recv = trio.open_memory_channel[Frame](self.limits.outbound_queue)
         self._ev_send, self._ev_recv = trio.open_memory_channel[Event](self.limits.inbound_queue)
@@ -175,11 +175,14 @@ class HiveChannel:
         if self.closed.is_set() or self.close_code is not None:
             return False
         try:
-            self.conn.send(message)
+            held = self._owner.send(message)
         except LocalProtocolError:
             if self.conn.state in (State.CLOSED, State.ERROR):
                 return False
             raise
+        if not held:
+            self._on_overflow()
+            return False
         return self._flush()
 
     async def send(self, message: HiveMessage) -> None:
@@ -190,12 +193,29 @@ class HiveChannel:
         """
         if self.close_code is not None or self.closed.is_set():
             raise ChannelClosed(self.close_code, self.close_reason)
+        await self._owner.wait_idle()
         self.conn.send(message)
         for frame in self.conn.data_to_send():
             try:
                 await self._out_send.send(frame)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 raise ChannelClosed(self.close_code, self.close_reason) from None
+
+    async def rekey(self) -> None:
+        """Satellite, legacy password session: agree a fresh session key.
+
+        Messages sent until the hub answers are held and sealed with the new
+        key (``Connection.send``).
+
+        Raises:
+            LocalProtocolError: not a ready legacy-password satellite.
+            ChannelClosed: the connection is closed.
+        """
+        if self.close_code is not None or self.closed.is_set():
+            raise ChannelClosed(self.close_code, self.close_reason)
+        await self._owner.wait_idle()
+        self.conn.rekey()
+        self._flush()
 
     async def receive_event(self) -> Event:
         """Return the next event.
@@ -242,23 +262,13 @@ class HiveChannel:
         if not self._bucket.take():
             await self._fail(RemoteProtocolError("rate limit exceeded", CloseCode.POLICY_VIOLATION))
         try:
-            events = await self._process(frame)
+            events = await self._owner.receive_frame(frame)
         except RemoteProtocolError as exc:
             await self._fail(exc)
         self._flush()
         for event in events:
             self._note(event)
             await self._ev_send.send(event)
-
-    async def _process(self, frame: Frame) -> list[Event]:
-        heavy = self.conn.state in _CPU_HEAVY_STATES or (
-            isinstance(frame, str) and "envelope" in frame
-        )
-        if heavy:
-            return await trio.to_thread.run_sync(
-                self.conn.receive_frame, frame, limiter=HANDSHAKE_THREADS
-            )
-        return self.conn.receive_frame(frame)
 
     def _note(self, event: Event) -> None:
         if isinstance(event, HandshakeComplete):
@@ -293,7 +303,7 @@ class HiveChannel:
 
     def _flush(self) -> bool:
         ok = True
-        for frame in self.conn.data_to_send():
+        for frame in self._owner.data_to_send():
             try:
                 self._out_send.send_nowait(frame)
             except trio.WouldBlock:

@@ -123,6 +123,21 @@ class HiveClient:
                     await trio.lowlevel.checkpoint()
         raise HiveUnavailable("no connection to the hub")
 
+    async def rekey(self) -> None:
+        """Agree a fresh session key on the live connection (password sessions).
+
+        Raises:
+            HiveUnavailable: not connected.
+            LocalProtocolError: the session was not agreed by password.
+        """
+        channel = self.channel
+        if channel is None or not self.connected.is_set():
+            raise HiveUnavailable("no connection to the hub")
+        try:
+            await channel.rekey()
+        except ChannelClosed:
+            raise HiveUnavailable("the hub link closed") from None
+
     async def receive(self, timeout: float | None = None) -> HiveMessage:  # noqa: ASYNC109 (same)
         """Return the next message from the hub.
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from hivemind_rooms.canonical import b64_encode
 from hivemind_rooms.credentials import CredentialKind, new_credential
-from hivemind_rooms.links import LinkError, RoomLink, normalise_service_url
+from hivemind_rooms.links import LinkError, LinkKind, RoomLink, normalise_service_url
 from hivemind_rooms.manifest import (
     ManifestError,
     ManifestFailure,
@@ -142,24 +142,37 @@ hosts = st.one_of(
 paths = st.lists(st.from_regex(r"[A-Za-z0-9._~+=-]{1,8}", fullmatch=True), max_size=3)
 
 
+_CREDENTIAL_OF = {LinkKind.INVITE: CredentialKind.INVITE, LinkKind.SHARE: CredentialKind.SHARE}
+
+
 @given(
     scheme=st.sampled_from(["http", "https"]),
     host=hosts,
     port=st.none() | st.integers(1, 65535),
     path=paths,
     key=st.binary(min_size=32, max_size=32),
+    kind=st.sampled_from(list(LinkKind)),
+    secret=st.binary(min_size=32, max_size=32),
 )
-def test_round_trip(scheme, host, port, path, key):
+def test_round_trip(scheme, host, port, path, key, kind, secret):
     service = f"{scheme}://{host}" + (f":{port}" if port else "") + "".join("/" + p for p in path)
     lk = RoomLink(
         room_id="room_00000000beef",
         service_url=service,
-        token=new_credential(CredentialKind.INVITE),
+        token=new_credential(_CREDENTIAL_OF[kind], rng=lambda n: secret[:n]),
         owner_pubkey_b64=b64_encode(key),
+        kind=kind,
     )
     text = lk.format()
-    assert RoomLink.parse(text) == lk
-    assert RoomLink.parse(text).owner_public_key == key
+    parsed = RoomLink.parse(text)
+    assert parsed == lk
+    assert parsed.kind is kind
+    assert parsed.is_share is (kind is LinkKind.SHARE)
+    assert parsed.owner_public_key == key
+    assert parsed.format() == text
+    # exactly one credential parameter, named after the kind
+    assert f"&{kind.value}=" in text
+    assert text.count("&token=") + text.count("&share=") == 1
 
 
 @given(st.text(max_size=300))
@@ -167,7 +180,7 @@ def test_arbitrary_text_only_raises_link_error(text):
     check_parse_is_total(text)
 
 
-@given(st.text(alphabet="%:/?&=+#@[]abc0123hmqroom_-.", max_size=200))
+@given(st.text(alphabet="%:/?&=+#@[]abc0123hmqsroom_-.", max_size=200))
 def test_link_shaped_noise_only_raises_link_error(text):
     check_parse_is_total("hmroom://" + text)
 
@@ -179,3 +192,113 @@ def check_parse_is_total(text):
     except LinkError:
         return
     assert RoomLink.parse(parsed.format()) == parsed
+
+
+# -- share links --------------------------------------------------------------------
+
+SHARE = "hms_" + "Zz9-_" * 8 + "abc"
+SHARE_GOOD = link(token=SHARE, kind=LinkKind.SHARE).format()
+
+
+def test_share_link_exact_format():
+    assert len(SHARE) == 47
+    assert GOOD.replace(f"&token={TOKEN}", f"&share={SHARE}") == SHARE_GOOD
+    parsed = RoomLink.parse(SHARE_GOOD)
+    assert parsed.kind is LinkKind.SHARE
+    assert parsed.is_share
+    assert parsed.token == SHARE
+    assert parsed == link(token=SHARE, kind=LinkKind.SHARE)
+    assert not RoomLink.parse(GOOD).is_share
+    assert RoomLink.parse(GOOD).kind is LinkKind.INVITE
+
+
+def test_share_link_parameter_order_does_not_matter():
+    svc = "http%3A%2F%2F127.0.0.1%3A8100"
+    pub = PUB.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    text = (
+        f"hmroom://127.0.0.1:8100/room_0123456789ab?share={SHARE}&owner_pubkey={pub}&service={svc}"
+    )
+    parsed = RoomLink.parse(text)
+    assert (parsed.kind, parsed.token, parsed.service_url) == (
+        LinkKind.SHARE,
+        SHARE,
+        "http://127.0.0.1:8100",
+    )
+
+
+def test_the_service_renders_share_links_the_parser_accepts():
+    """The text ``POST .../share-link`` answers with parses into the same credential."""
+    from hivemind_rooms.api.sharing import _share_link_text
+
+    text = _share_link_text("http://127.0.0.1:8100/", "room_0123456789ab", SHARE, PUB)
+    parsed = RoomLink.parse(text)
+    assert (parsed.kind, parsed.token, parsed.service_url, parsed.owner_pubkey_b64) == (
+        LinkKind.SHARE,
+        SHARE,
+        "http://127.0.0.1:8100",
+        PUB,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (SHARE_GOOD + f"&token={TOKEN}", "both token and share"),
+        (GOOD + f"&share={SHARE}", "both token and share"),
+        (SHARE_GOOD + f"&share={SHARE}", "repeated parameter 'share'"),
+        (SHARE_GOOD.replace(f"&share={SHARE}", ""), "missing token (or share)"),
+        (SHARE_GOOD.replace("share=hms_", "share=hmq_"), "cannot stand in share="),
+        (GOOD.replace("token=hmq_", "token=hms_"), "cannot stand in token="),
+        (SHARE_GOOD.replace("share=hms_", "share=hmk_"), "invalid share token"),
+        (SHARE_GOOD.replace(SHARE, SHARE[:-1]), "invalid share token"),
+        (SHARE_GOOD.replace(SHARE, SHARE + "a"), "invalid share token"),
+        (SHARE_GOOD.replace("share=", "share=%2568"), "invalid share token"),
+        (SHARE_GOOD.replace("share=", "shares="), "unexpected parameter 'shares'"),
+        (SHARE_GOOD.replace("share=", "Share="), "unexpected parameter 'Share'"),
+        (SHARE_GOOD.replace(f"share={SHARE}", "share="), "invalid share token"),
+        (SHARE_GOOD + "#frag", "fragment"),
+    ],
+)
+def test_malformed_share_links_are_refused_with_a_reason(text, message):
+    with pytest.raises(LinkError) as info:
+        RoomLink.parse(text)
+    assert message in str(info.value)
+    assert SHARE not in str(info.value)
+
+
+def test_constructor_checks_the_credential_against_the_kind():
+    with pytest.raises(LinkError, match="cannot stand in share="):
+        link(kind=LinkKind.SHARE)  # an hmq_ token in a share link
+    with pytest.raises(LinkError, match="cannot stand in token="):
+        link(token=SHARE)  # an hms_ token in an invite link
+    with pytest.raises(LinkError, match="invalid link kind"):
+        link(kind="share")  # type: ignore[arg-type]
+    assert SHARE not in repr(link(token=SHARE, kind=LinkKind.SHARE))
+    assert "LinkKind.SHARE" in repr(link(token=SHARE, kind=LinkKind.SHARE))
+
+
+def test_link_kind_vocabulary():
+    assert [k.value for k in LinkKind] == ["token", "share"]
+    assert LinkKind.INVITE.prefix == CredentialKind.INVITE.value == "hmq_"
+    assert LinkKind.SHARE.prefix == CredentialKind.SHARE.value == "hms_"
+    assert LinkKind.SHARE.matches(SHARE)
+    assert not LinkKind.INVITE.matches(SHARE)
+    assert LinkKind.INVITE.matches(TOKEN)
+    assert not LinkKind.SHARE.matches(TOKEN)
+    assert not LinkKind.SHARE.matches(None)
+
+
+@given(st.sampled_from([GOOD, SHARE_GOOD]), st.data())
+def test_any_single_character_edit_of_the_credential_is_refused_or_round_trips(base, data):
+    """Mutating the credential either breaks the link or yields another valid one (never a mix)."""
+    start = base.index("=hm", base.index("&")) + 1
+    pos = data.draw(st.integers(start, start + 46))
+    char = data.draw(st.sampled_from("AZaz09-_%+=/&?#hmqs"))
+    edited = base[:pos] + char + base[pos + 1 :]
+    check_parse_is_total(edited)
+    try:
+        parsed = RoomLink.parse(edited)
+    except LinkError:
+        return
+    assert parsed.kind is RoomLink.parse(base).kind
+    assert parsed.token.startswith(parsed.kind.prefix)

@@ -10,7 +10,6 @@ link exists and its prefix, with ``share_token`` and ``link`` null).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,7 +18,7 @@ from starlette.routing import Route
 
 from .. import credentials
 from ..credentials import CredentialKind
-from ..links import LinkError, RoomLink, normalise_service_url
+from ..links import LinkError, LinkKind, RoomLink, normalise_service_url
 from ..manifest import invite_constraints
 from ..tenants import Caller
 from ..vault import KeyScope, wrap_key
@@ -39,13 +38,9 @@ def _manifest(row: dict[str, Any]) -> dict[str, Any]:
 def _share_link_text(base: str, room_id: str, token: str, owner_pubkey_b64: str) -> str:
     try:
         service = normalise_service_url(base)
+        return RoomLink(room_id, service, token, owner_pubkey_b64, LinkKind.SHARE).format()
     except LinkError:
         return ""
-    host = urlsplit(service).netloc
-    return (
-        f"hmroom://{host}/{room_id}?service={quote(service, safe='')}"
-        f"&share={quote(token, safe='')}&owner_pubkey={quote(owner_pubkey_b64, safe='')}"
-    )
 
 
 async def _wrap_for(

@@ -3,6 +3,13 @@
 An owner sees every run of their tenant, but for runs a participant started
 in a ``querier_only`` room the payload (output, error, usage, artifacts) is
 blanked and ``payload_redacted`` is set. An invite sees only runs it issued.
+
+Artifacts are sealed at rest under the room key (:mod:`hivemind_rooms.pipeline`):
+their names are listed with the run, but a download opens the file only when
+the room key is open in this process and the caller's own credential opens
+its wrap (503 ``room_sealed`` otherwise, as for other room data after a
+restart). A file that fails to authenticate is refused (409) with a fixed
+message; its bytes are never served.
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..bridge import artifact_path
+from ..pipeline import read_artifact, sealed_artifact_names
 from ..tenants import Caller
+from ..vault import KeyScope, VaultDecryptError
+from . import _room_core as core
 from ._auth import require
 from ._errors import NO_STORE, ApiError
 from ._query import int_param
+from ._seal import room_key
 
 __all__ = ["routes", "run_metadata", "run_object"]
 
@@ -116,14 +126,39 @@ def _artifacts_root(request: Request) -> Path:
 
 
 def _artifact_names(request: Request, tenant_id: str, run_id: str) -> list[str]:
-    path = artifact_path(_artifacts_root(request), tenant_id, run_id, "x")
-    if path is None or not path.parent.is_dir():
-        return []
-    return sorted(p.name for p in path.parent.iterdir() if p.is_file())
+    return sealed_artifact_names(_artifacts_root(request), tenant_id, run_id)
+
+
+async def _open_artifact(
+    request: Request, caller: Caller, row: dict[str, Any], filename: str
+) -> bytes:
+    """The opened artifact (404 when absent, 503 while sealed, 409 when damaged)."""
+    root = _artifacts_root(request)
+    if filename not in await run_in_threadpool(
+        sealed_artifact_names, root, caller.tenant_id, row["run_id"]
+    ):
+        raise ApiError(404, "artifact not found")
+    services = request.app.state.services
+    key = await room_key(services, caller, core.load_room(services, caller, row["room_id"]))
+    scope = KeyScope.room(caller.tenant_id, row["room_id"])
+    try:
+        content = await run_in_threadpool(read_artifact, root, key, scope, row["run_id"], filename)
+    except VaultDecryptError:
+        raise ApiError(
+            409, "the stored artifact failed authentication", error="artifact_unreadable"
+        ) from None
+    if content is None:
+        raise ApiError(404, "artifact not found")
+    return content
 
 
 async def artifact(request: Request) -> Response:
-    """``GET /v1/runs/{run_id}/artifacts/{filename}``: one artifact, same visibility as the run."""
+    """``GET /v1/runs/{run_id}/artifacts/{filename}``: one artifact, same visibility as the run.
+
+    Raises:
+        ApiError: 404 unknown run or artifact, 503 room key not open (or the
+            caller's credential does not open it), 409 stored file damaged.
+    """
     caller = require(request, "owner", "query", "share")
     filename = str(request.path_params["filename"])
     if not _ARTIFACT_NAME.fullmatch(filename):
@@ -134,9 +169,7 @@ async def artifact(request: Request) -> Response:
         raise ApiError(404, "run not found")
     if run_object(row, caller)["payload_redacted"]:
         raise ApiError(404, "artifact not found")
-    path = artifact_path(_artifacts_root(request), caller.tenant_id, row["run_id"], filename)
-    if path is None or not path.is_file():
-        raise ApiError(404, "artifact not found")
+    content = await _open_artifact(request, caller, row, filename)
     retention = request.app.state.runs.config.artifact_retention_s
     headers = {
         **NO_STORE,
@@ -144,7 +177,6 @@ async def artifact(request: Request) -> Response:
         "X-Retention-Seconds": str(retention),
         "Content-Disposition": f'attachment; filename="{filename}"',
     }
-    content = await run_in_threadpool(path.read_bytes)
     return Response(content, media_type="application/octet-stream", headers=headers)
 
 

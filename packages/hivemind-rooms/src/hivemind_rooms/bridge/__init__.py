@@ -14,7 +14,14 @@ from pathlib import Path
 
 import trio
 
-from ._artifacts import ARTIFACT_NAME, ArtifactError, ArtifactSink, artifact_path, sweep_artifacts
+from ._artifacts import (
+    ARTIFACT_NAME,
+    ArtifactError,
+    ArtifactSink,
+    ArtifactStore,
+    artifact_path,
+    sweep_artifacts,
+)
 from ._bridge import Bridge
 from ._http import HttpRequest, HttpResponse, serve_unix
 from ._llm import Budget, LlmProxy, LlmRefused, Upstream, UpstreamError
@@ -28,6 +35,7 @@ __all__ = [
     "TOOL_DEFINITIONS",
     "ArtifactError",
     "ArtifactSink",
+    "ArtifactStore",
     "Bridge",
     "Budget",
     "DataTools",

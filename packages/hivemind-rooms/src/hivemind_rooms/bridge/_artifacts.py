@@ -1,7 +1,10 @@
 """Files a query agent may hand out with its answer (no mediator, artifacts allowed).
 
-Artifacts live under ``<root>/<tenant_id>/<run_id>/<filename>``; names follow
-one strict pattern, each file and each run have a size cap, and a sweep
+The bridge hands uploads to any :class:`ArtifactStore`. :class:`ArtifactSink`
+writes plain files under ``<root>/<tenant_id>/<run_id>/<filename>``; the room
+service itself never uses it for runs: it stores artifacts sealed under the
+room key (``hivemind_rooms.pipeline``) in the same directory layout. Names
+follow one strict pattern, each file and each run have a size cap, and a sweep
 deletes run directories older than the retention period.
 """
 
@@ -11,9 +14,16 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Final, final
+from typing import Final, Protocol, final
 
-__all__ = ["ARTIFACT_NAME", "ArtifactError", "ArtifactSink", "artifact_path", "sweep_artifacts"]
+__all__ = [
+    "ARTIFACT_NAME",
+    "ArtifactError",
+    "ArtifactSink",
+    "ArtifactStore",
+    "artifact_path",
+    "sweep_artifacts",
+]
 
 ARTIFACT_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -24,6 +34,18 @@ class ArtifactError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ArtifactStore(Protocol):
+    """Where a stage's uploads go (the bridge needs only this)."""
+
+    def store(self, filename: str, content: bytes) -> object:
+        """Keep one artifact.
+
+        Raises:
+            ArtifactError: the upload is refused (its status is answered).
+        """
+        ...
 
 
 def artifact_path(root: Path, tenant_id: str, run_id: str, filename: str) -> Path | None:

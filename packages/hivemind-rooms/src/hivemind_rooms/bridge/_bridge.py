@@ -22,7 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final, final
 
-from ._artifacts import ArtifactError, ArtifactSink
+from ._artifacts import ArtifactError, ArtifactStore
 from ._http import HttpRequest, HttpResponse, json_response
 from ._llm import LlmProxy, LlmRefused
 from ._tools import DataTools, ToolError
@@ -61,7 +61,7 @@ class Bridge:
         inputs: Mapping[str, Any],
         llm: LlmProxy,
         tools: DataTools | None = None,
-        artifacts: ArtifactSink | None = None,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self.role = role
         self._inputs = dict(inputs)

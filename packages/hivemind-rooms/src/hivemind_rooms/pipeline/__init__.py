@@ -1,7 +1,18 @@
-"""Room runs: plans, the engine (worker pool and stages), recovery after restarts."""
+"""Room runs: plans, the engine (worker pool and stages), sealed artifacts, recovery."""
 
 from __future__ import annotations
 
+from ._artifacts import (
+    ARTIFACT_FORMAT,
+    SEALED_SUFFIX,
+    SealedArtifactSink,
+    open_artifact,
+    read_artifact,
+    seal_artifact,
+    sealed_artifact_names,
+    sealed_artifact_path,
+    sweep_sealed_artifacts,
+)
 from ._config import EngineConfig
 from ._engine import QueueFull, RunEngine, make_limits
 from ._factory import default_engine
@@ -10,17 +21,26 @@ from ._record import INTERRUPTED, recover_interrupted
 from ._stage import StageError, StageResult, write_agent_dir
 
 __all__ = [
+    "ARTIFACT_FORMAT",
     "INTERRUPTED",
     "ROLES",
+    "SEALED_SUFFIX",
     "AgentRef",
     "EngineConfig",
     "QueueFull",
     "RunEngine",
     "RunPlan",
+    "SealedArtifactSink",
     "StageError",
     "StageResult",
     "default_engine",
     "make_limits",
+    "open_artifact",
+    "read_artifact",
     "recover_interrupted",
+    "seal_artifact",
+    "sealed_artifact_names",
+    "sealed_artifact_path",
+    "sweep_sealed_artifacts",
     "write_agent_dir",
 ]

@@ -9,7 +9,8 @@ at most ``workers`` runs use sandboxes at once. A run is:
 1. SCOPE with FULL_READ tools; its output must hold a ``scope_fn`` that
    passes the static rules, or the run fails before any query agent starts.
 2. QUERY with tools SCOPED by that function (each call in its own locked
-   subprocess); artifacts only without a mediator and when the room allows.
+   subprocess); artifacts only without a mediator and when the room allows,
+   sealed at rest under the room key (see :mod:`._artifacts`).
 3. MEDIATOR (when pinned) with no tools; its output is the only answer that
    is released. A pinned mediator that does not run fails the run.
 
@@ -33,15 +34,10 @@ import trio
 from ..agents_registry import agent_file_content
 from ..attestation import AgentPin, build_run_body, sign_run_attestation, tape_hash
 from ..billing import SettleResult
-from ..bridge import (
-    ArtifactSink,
-    Budget,
-    DataTools,
-    QueryAgentSource,
-    Upstream,
-    sweep_artifacts,
-)
+from ..bridge import Budget, DataTools, QueryAgentSource, Upstream
 from ..scope import ScopeCompileError, ScopeLimits, extract_scope_fn
+from ..vault import KeyScope
+from ._artifacts import SealedArtifactSink, sweep_sealed_artifacts
 from ._config import EngineConfig
 from ._mode import scope_mode
 from ._plan import RunPlan
@@ -136,11 +132,11 @@ class RunEngine:
                 nursery.start_soon(self._guarded, limiter, plan)
 
     async def _sweep_forever(self) -> None:
-        """Delete expired artifacts now and then every hour (or retention, if shorter)."""
+        """Delete expired (and any unsealed) artifacts now, then every hour or half retention."""
         interval = max(1.0, min(3600.0, self.config.artifact_retention_s / 2))
         while True:
             await trio.to_thread.run_sync(
-                sweep_artifacts, self.artifacts_root, self.config.artifact_retention_s
+                sweep_sealed_artifacts, self.artifacts_root, self.config.artifact_retention_s
             )
             await trio.sleep(interval)
 
@@ -310,7 +306,7 @@ class _Run:
         inputs: dict[str, Any],
         tools: DataTools | None,
         tokens: int,
-        artifacts: ArtifactSink | None = None,
+        artifacts: SealedArtifactSink | None = None,
     ) -> StageSpec:
         agent = self.plan.agents[role]
         config = self.engine.config
@@ -396,7 +392,12 @@ class _Run:
             )
         artifacts = None
         if plan.allow_artifacts and not plan.mediated:
-            artifacts = ArtifactSink(self.engine.artifacts_root, plan.tenant_id, plan.run_id)
+            artifacts = SealedArtifactSink(
+                self.engine.artifacts_root,
+                self.engine.services.keyring,
+                KeyScope.room(plan.tenant_id, plan.room_id),
+                plan.run_id,
+            )
         inputs = {
             "role": "query",
             "prompt": plan.prompt,

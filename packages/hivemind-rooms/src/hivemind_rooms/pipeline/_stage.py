@@ -22,7 +22,7 @@ from typing import Any, Protocol, final
 
 import trio
 
-from ..bridge import ArtifactSink, Bridge, Budget, DataTools, LlmProxy, Upstream, serve_bridge
+from ..bridge import ArtifactStore, Bridge, Budget, DataTools, LlmProxy, Upstream, serve_bridge
 from ..vault import KeyScope, VaultKeyring, open_blob
 from ._plan import AgentRef
 
@@ -114,7 +114,7 @@ class StageSpec:
     agent: AgentRef
     inputs: Mapping[str, Any]
     tools: DataTools | None
-    artifacts: ArtifactSink | None
+    artifacts: ArtifactStore | None
     provider: str
     model: str
     budget: Budget

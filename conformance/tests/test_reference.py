@@ -9,7 +9,7 @@ from hivemind_conformance import Credentials, Grade, Level, Profile, RunConfig
 from hivemind_conformance._clientctx import client_context_factory
 from hivemind_conformance._runner import check_hub, run_cases, select
 from hivemind_conformance.cases import CLIENT_CASES, HUB_CASES
-from hivemind_conformance.reference_hub import serve_reference_hub
+from hivemind_conformance.reference_hub import ReferenceHub, serve_reference_hub
 from hivemind_conformance.selfcheck import (
     TEST,
     hub_run_config,
@@ -17,6 +17,7 @@ from hivemind_conformance.selfcheck import (
     reference_hub_config,
     reference_identity,
 )
+from hivemind_proto import HiveMessage, MessageType, bus_message
 
 BASE = RunConfig(
     target="",
@@ -117,3 +118,34 @@ def test_the_spec_checks_are_all_present() -> None:
     client = {f"C{n:02d}" for n in range(1, 23)}
     assert hub | client <= checks
     assert select(HUB_CASES, Profile.L) != select(HUB_CASES, Profile.N)
+
+
+class ChattyHub(ReferenceHub):
+    """Sends an unsolicited message right behind every echo reply, as a busy hub may."""
+
+    def agent(self, kind: str, data: dict, context: dict) -> None:
+        super().agent(kind, data, context)
+        note = bus_message("hive.conformance.note", {}, {"destination": context["source"]})
+        self.deliver(HiveMessage(MessageType.BUS, note))
+
+
+async def test_rehandshake_tolerates_old_key_frames_before_the_response() -> None:
+    """Frames the hub sealed before it read our new material carry the old key, legitimately.
+
+    The note behind the first echo reply reaches the suite after it sent the
+    new HANDSHAKE and before the hub's response: H20 must open it with the
+    old key instead of grading the hub FAIL.
+    """
+    hub_config = reference_hub_config()
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(
+                lambda task_status: serve_reference_hub(
+                    hub_config, hub=ChattyHub(hub_config), task_status=task_status
+                )
+            )
+            config = hub_run_config(BASE, f"ws://127.0.0.1:{port}", hub_config)
+            results = await check_hub(config, patterns=("hub/3.4/H20",))
+            nursery.cancel_scope.cancel()
+    assert [r.case.check for r in results] == ["H20"]
+    _check(results)

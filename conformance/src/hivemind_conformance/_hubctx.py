@@ -10,6 +10,7 @@ contract of docs/spec §9.1 (``hive.conformance.echo`` answered with
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -54,6 +55,20 @@ class Session:
     async def send(self, message: HiveMessage, *, binary: bool = False) -> None:
         """Seal and send ``message``."""
         await self.peer.send(self.keys.seal(message, binary=binary))
+
+    def open_json(self, obj: dict[str, Any]) -> HiveMessage:
+        """Open an already parsed encrypted text frame with the session key.
+
+        Raises:
+            Failed: it does not open.
+        """
+        try:
+            return self.keys.open(json.dumps(obj))
+        except Exception as exc:
+            raise Failed(
+                "every hub frame after keying to open with the session key",
+                f"a frame that does not ({type(exc).__name__})",
+            ) from None
 
     async def recv(self, timeout: float) -> HiveMessage:  # noqa: ASYNC109
         """Receive and open the next message (HELLO/HANDSHAKE may arrive in clear).
@@ -180,8 +195,14 @@ class HubContext:
         encodings: list[str] | None = OFFER_ENCODINGS,
         ciphers: list[str] | None = OFFER_CIPHERS,
         binarize: bool = False,
+        rekeying: Session | None = None,
     ) -> tuple[dict[str, Any], LegacyKeys, bytes]:
         """Send password-branch material and complete the handshake.
+
+        Args:
+            rekeying: the live session being re-keyed: until the hub answers,
+                it may still send frames sealed with the session's old key
+                (they go to its backlog).
 
         Returns:
             The hub's response payload, the session keys and our IV.
@@ -199,7 +220,7 @@ class HubContext:
             binarize=binarize,
         )
         await peer.send_plain(HiveMessage(MessageType.HANDSHAKE, payload))
-        response = await self.read_response(peer)
+        response = await self.read_response(peer, rekeying)
         hub_iv = _verified_iv(creds.password, response.get("envelope"), iv)
         keys = LegacyKeys(
             derive_session_key(creds.password, iv, hub_iv),
@@ -209,16 +230,24 @@ class HubContext:
         )
         return response, keys, iv
 
-    async def read_response(self, peer: FramePeer) -> dict[str, Any]:
+    async def read_response(
+        self, peer: FramePeer, rekeying: Session | None = None
+    ) -> dict[str, Any]:
         """Read the hub's cleartext HANDSHAKE response payload.
 
         Raises:
-            Failed: anything else arrived, or nothing.
+            Failed: anything else arrived (beyond old-key frames of
+                ``rekeying``), or nothing.
         """
-        try:
-            obj = await peer.recv_plain(self.config.reply_timeout)
-        except (PeerClosed, trio.TooSlowError, ValueError) as exc:
-            raise Failed("a cleartext HANDSHAKE response", describe_failure(exc)) from None
+        deadline = trio.current_time() + self.config.reply_timeout
+        while True:
+            try:
+                obj = await peer.recv_plain(max(0.0, deadline - trio.current_time()))
+            except (PeerClosed, trio.TooSlowError, ValueError) as exc:
+                raise Failed("a cleartext HANDSHAKE response", describe_failure(exc)) from None
+            if rekeying is None or obj.get("msg_type") is not None:
+                break
+            rekeying.backlog.append(rekeying.open_json(obj))
         payload = obj.get("payload")
         if obj.get("msg_type") != "shake" or not isinstance(payload, dict):
             raise Failed("a cleartext HANDSHAKE response", f"msg_type {obj.get('msg_type')!r}")

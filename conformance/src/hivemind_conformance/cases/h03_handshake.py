@@ -340,7 +340,7 @@ async def rsa_for_passwordless(ctx: HubContext) -> Outcome:
 async def rehandshake(ctx: HubContext) -> Outcome:
     session = await ctx.session()
     await ctx.echo(session)
-    response, keys, _ = await ctx.handshake(session.peer)
+    response, keys, _ = await ctx.handshake(session.peer, rekeying=session)
     old = session.keys
     session.keys = keys
     expect(keys.key != old.key, "a new key", "the same key")

@@ -1,25 +1,29 @@
-"""Sandbox runner overhead: each runner's ``run`` against starting the same sandbox directly.
+"""Room runs: each runner's overhead, and runs per minute with concurrent participants.
 
-For every available runner, a no-op agent runs N times through ``Runner.run``
-and N times as the bare sandbox (the same image through the Docker SDK with
-no options beyond ``network_mode="none"``; plain ``bwrap`` with the same
-read-only /usr; a plain ``python3`` process), interleaved, after a warm-up.
-The table shows mean and p50 per side and the difference: the cost the runner
-adds (limits, socket mount, output capture, cleanup) beyond starting the
-sandbox. The target is under 150 ms.
+Part one (``overhead``). For every available runner, a no-op agent runs N
+times through ``Runner.run`` and N times as the bare sandbox (the same image
+through the Docker SDK with no options beyond ``network_mode="none"``; plain
+``bwrap`` with the same read-only /usr; a plain ``python3`` process),
+interleaved, after a warm-up. The table shows mean and p50 per side and the
+difference: the cost the runner adds (limits, socket mount, output capture,
+cleanup) beyond starting the sandbox. The target is under 150 ms.
 
-Runs per minute with 10 concurrent participants need the whole run pipeline;
-:func:`runs_per_minute` is the hook that measures it given a callable that
-performs one full run. Until the pipeline supplies one, ``--concurrency`` uses
-one sandbox-only run as the callable and labels the figure accordingly.
+Part two (``runs``, see ``room_runs.py``). A real room service in this
+process, the default deterministic agents, 10 participants each with its own
+invite and payer asking again and again for a fixed window: runs per minute,
+p50/p95 run latency and failures, beside the same number of concurrent
+tasks starting the plain sandbox (as many starts per iteration as a run has
+stages), and the ratio. The engine's worker pool size is printed with it.
 
-Usage: ``python bench/rooms/run.py [-n 20] [--runners docker,bwrap,local] [--concurrency]``
+Usage: ``python bench/rooms/run.py [-n 20] [--runners docker,bwrap,local] [--runner bwrap]
+[--duration 20] [--baseline-duration 10] [--only overhead|runs] [--quick] [--json out.json]``
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import statistics
 import sys
@@ -27,7 +31,9 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import room_runs
 import trio
 from hivemind_rooms.runners import (
     AgentImage,
@@ -46,42 +52,6 @@ NOOP_DOCKERFILE = (
     'FROM hivemind/agent-base:bookworm\nCOPY . /agent\nWORKDIR /agent\nCMD ["python3", "main.py"]\n'
 )
 NOOP_MAIN = "print('ok')\n"
-
-
-# ---------------------------------------------------------------------------------------
-# RUNS-PER-MINUTE HOOK: the run pipeline passes a callable performing one full run
-# (submission, scope, query, mediator, signed attestation); this measures throughput
-# with `participants` concurrent askers.
-# ---------------------------------------------------------------------------------------
-async def runs_per_minute(
-    run_one: Callable[[], Awaitable[object]],
-    *,
-    participants: int = 10,
-    duration_s: float = 60.0,
-    max_runs: int = 10_000,
-) -> tuple[float, int, int]:
-    """Run ``run_one`` from ``participants`` concurrent tasks for ``duration_s``.
-
-    Returns:
-        (completed runs per minute, completed runs, failed runs).
-    """
-    done = [0, 0]
-    started = time.monotonic()
-
-    async def participant() -> None:
-        while time.monotonic() - started < duration_s and sum(done) < max_runs:
-            try:
-                await run_one()
-                done[0] += 1
-            except Exception:
-                done[1] += 1
-
-    with trio.move_on_after(duration_s * 3 + 60):
-        async with trio.open_nursery() as nursery:
-            for _ in range(participants):
-                nursery.start_soon(participant)
-    elapsed = time.monotonic() - started
-    return done[0] * 60.0 / elapsed, done[0], done[1]
 
 
 def _stats(samples: list[float]) -> tuple[float, float]:
@@ -221,45 +191,114 @@ async def _serve_socket(path: Path, task_status: trio.TaskStatus[None]) -> None:
         task_status.started()
 
 
+def _noop_agent(root: Path) -> Path:
+    agent = root / "agent"
+    agent.mkdir()
+    (agent / "Dockerfile").write_text(NOOP_DOCKERFILE)
+    (agent / "main.py").write_text(NOOP_MAIN)
+    return agent
+
+
+async def _overhead(
+    args: argparse.Namespace, agent: Path, socket: Path, figures: dict[str, Any]
+) -> bool | None:
+    """The overhead table; True when every runner is within the target, None if none ran."""
+    rows: dict[RunnerKind, dict[str, float]] = {}
+    for runner, baseline in _runners(args.runners.split(",")):
+        print(f"overhead: {runner.kind.value}, {args.n} runs per side ...", file=sys.stderr)
+        rows[runner.kind] = await _bench_one(runner, baseline, agent, socket, args.n)
+    figures["overhead"] = {kind.value: row for kind, row in rows.items()}
+    if not rows:
+        print("overhead: no runner available")
+        return None
+    return _print_table(rows, args.n)
+
+
+async def _runs(
+    args: argparse.Namespace, root: Path, agent: Path, figures: dict[str, Any]
+) -> bool | None:
+    """Runs per minute; True when every run completed, None if the runner is unavailable."""
+    chosen = _runners([args.runner])
+    if not chosen:
+        print(f"runs per minute: not measured, the {args.runner} runner is unavailable")
+        return None
+    runner, baseline_for = chosen[0]
+    image = await runner.prepare(agent, agent_dir_digest(agent))
+    plan = room_runs.LoadPlan(
+        participants=args.participants,
+        duration_s=args.duration,
+        baseline_s=args.baseline_duration,
+        max_runs=args.max_runs,
+        poll_s=args.poll,
+    )
+    data = root / "service"
+    data.mkdir(mode=0o700)
+    report = await room_runs.measure_runs(data, runner.kind.value, baseline_for(image), plan)
+    room_runs.print_report(report, plan)
+    figures["runs"] = report.to_dict()
+    failed = report.warmup.failed + report.pipeline.failed
+    return report.pipeline.completed > 0 and failed == 0
+
+
 async def main(args: argparse.Namespace) -> int:
+    figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="hivemind-bench-rooms-") as tmp:
         root = Path(tmp)
-        agent = root / "agent"
-        agent.mkdir()
-        (agent / "Dockerfile").write_text(NOOP_DOCKERFILE)
-        (agent / "main.py").write_text(NOOP_MAIN)
+        agent = _noop_agent(root)
         (root / "bridge").mkdir(mode=0o700)
         socket = root / "bridge" / "bridge.sock"
-        rows: dict[RunnerKind, dict[str, float]] = {}
+        overhead_ok = runs_ok = True
         async with trio.open_nursery() as nursery:
             await nursery.start(_serve_socket, socket)
-            chosen = _runners(args.runners.split(","))
-            for runner, baseline in chosen:
-                rows[runner.kind] = await _bench_one(runner, baseline, agent, socket, args.n)
-            within = _print_table(rows, args.n) if rows else False
-            if args.concurrency and chosen:
-                runner = chosen[0][0]
-                image = await runner.prepare(agent, agent_dir_digest(agent))
-                one = functools.partial(
-                    runner.run, image, bridge_socket=socket, limits=SandboxLimits(), stage="bench"
-                )
-                rate, ok, failed = await runs_per_minute(one, duration_s=args.duration)
-                print(
-                    f"\n{runner.kind.value}: {rate:.0f} sandbox-only runs/minute with 10 "
-                    f"concurrent participants ({ok} ok, {failed} failed; no pipeline yet)"
-                )
+            if args.only in (None, "overhead"):
+                overhead_ok = await _overhead(args, agent, socket, figures)
+            if args.only in (None, "runs"):
+                runs_ok = await _runs(args, root, agent, figures)
             nursery.cancel_scope.cancel()
-    if not rows:
-        print("no runner available")
+    if args.json:
+        await trio.Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    if overhead_ok is None and runs_ok is None:
         return 1
-    return 0 if within else 2
+    if runs_ok is False:
+        return 1
+    return 2 if overhead_ok is False else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=20, help="runs per side and runner (overhead)")
+    parser.add_argument("--runners", default="docker,bwrap,local", help="overhead runners")
+    parser.add_argument(
+        "--runner", default="bwrap", choices=("docker", "bwrap", "local"), help="runs runner"
+    )
+    parser.add_argument("--participants", type=int, default=10, help="concurrent participants")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per runs window")
+    parser.add_argument(
+        "--baseline-duration", type=float, default=10.0, help="seconds per plain-start window"
+    )
+    parser.add_argument("--max-runs", type=int, default=1000, help="most runs per window")
+    parser.add_argument("--poll", type=float, default=0.2, help="run status poll interval (s)")
+    parser.add_argument("--only", choices=("overhead", "runs"), default=None)
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke size: -n 3, runs runner only, 4 s/2 s windows"
+    )
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    return parser
+
+
+def _arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    args = _parser().parse_args(argv)
+    if not 1 <= args.participants <= 64 or min(args.duration, args.baseline_duration) <= 0:
+        raise SystemExit("--participants must be 1..64 and the durations above 0")
+    if args.max_runs < 1 or not 0.01 <= args.poll <= 5:
+        raise SystemExit("--max-runs must be at least 1 and --poll within 0.01..5 s")
+    if args.quick:
+        args.n, args.runners = 3, args.runner
+        args.duration, args.max_runs = min(args.duration, 4.0), min(args.max_runs, 200)
+        args.baseline_duration = min(args.baseline_duration, 2.0)
+    return args
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=20, help="runs per side and runner")
-    parser.add_argument("--runners", default="docker,bwrap,local")
-    parser.add_argument("--concurrency", action="store_true", help="runs/minute, 10 participants")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds for --concurrency")
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-    raise SystemExit(trio.run(main, parser.parse_args()))
+    raise SystemExit(trio.run(main, _arguments()))

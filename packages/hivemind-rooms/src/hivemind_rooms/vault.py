@@ -105,9 +105,11 @@ def seal_blob(
 ) -> bytes:  # fmt: skip
     """Seal bytes under a scope key, bound to ``label`` and ``ids``.
 
-    Use ``label="item"`` with ``ids=(item_id,)`` for room vault items and
+    Use ``label="item"`` with ``ids=(item_id,)`` for room vault items,
     ``label="agent-file"`` with ``ids=(agent_id, path)`` for sealed agent
-    files. Returns ``nonce(24) || ciphertext || tag(16)``.
+    files, and ``label="artifact"`` with ``ids=(format, run_id, name)`` for
+    run artifacts (:mod:`hivemind_rooms.pipeline`). Returns
+    ``nonce(24) || ciphertext || tag(16)``.
     """
     if len(plaintext) > _MAX_BLOB:
         raise ValueError("blob too large")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import click
 
-from . import (  # noqa: F401  (registers the hub and rooms peers commands)
+from . import (  # noqa: F401  (registers the hub, rooms peers and room share-link commands)
     _cmd_peers,
+    _cmd_share,
     _hub_acl,
     _hub_ops,
 )

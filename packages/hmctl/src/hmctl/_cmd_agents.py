@@ -161,7 +161,7 @@ def runs() -> None:
 
 
 def _runs_api(ctx: click.Context, room: str | None) -> Any:
-    """The owner's client, or the invite's client for an hmroom:// link."""
+    """The owner's client, or the link's client for an hmroom:// invite or share link."""
     opts = options(ctx)
     if room:
         target = resolve_target(opts.state, opts.maybe_profile(), room)
@@ -170,14 +170,18 @@ def _runs_api(ctx: click.Context, room: str | None) -> Any:
 
 
 @runs.command("list")
-@click.option("--room", default=None, help="List through this invite link (participants).")
+@click.option("--room", default=None, help="List through this invite or share link (participants).")
 @click.option(
     "--limit", type=click.IntRange(1, 100), default=20, show_default=True, help="Most runs."
 )
 @json_option
 @click.pass_context
 def runs_list(ctx: click.Context, room: str | None, limit: int) -> None:
-    """List recent runs (owner: the tenant's; --room LINK: those of that invite)."""
+    """List recent runs (owner: the tenant's; --room LINK: those the link may see).
+
+    Through an invite link: the runs of that invite. Through a share link: the
+    runs of that room paid by this profile's tenant key.
+    """
     rt = runtime(ctx)
     with _runs_api(ctx, room) as api:
         found = api.get("/v1/runs", limit=limit)
@@ -199,7 +203,7 @@ def runs_list(ctx: click.Context, room: str | None, limit: int) -> None:
 
 @runs.command("show")
 @click.argument("run_id")
-@click.option("--room", default=None, help="Read through this invite link (participants).")
+@click.option("--room", default=None, help="Read through this invite or share link (participants).")
 @json_option
 @click.pass_context
 def runs_show(ctx: click.Context, run_id: str, room: str | None) -> None:
@@ -221,7 +225,7 @@ def runs_show(ctx: click.Context, run_id: str, room: str | None) -> None:
 
 @runs.command("artifacts")
 @click.argument("run_id")
-@click.option("--room", default=None, help="Read through this invite link (participants).")
+@click.option("--room", default=None, help="Read through this invite or share link (participants).")
 @click.option(
     "--fetch",
     "target",

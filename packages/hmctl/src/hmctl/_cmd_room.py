@@ -1,4 +1,10 @@
-"""``hmctl room ...``: create, invite, inspect, accept, ask, data, trust, list, prune, delete."""
+"""``hmctl room ...``: create, invite, inspect, accept, ask, data, trust, list, prune, delete.
+
+Every command that takes a ROOM accepts an ``hmroom://`` invite link
+(``token=hmq_…``), the room's share link (``share=hms_…``) or, for the
+owner, a bare room id. The owner's ``room share-link`` commands live in
+:mod:`hmctl._cmd_share`.
+"""
 
 from __future__ import annotations
 
@@ -106,7 +112,9 @@ def _summary_panel(verified: VerifiedRoom) -> Panel:
     return Panel(kv_table(manifest_summary(verified)), title=title, expand=False)
 
 
-def _room_json(verified: VerifiedRoom, accepted: bool | None = None) -> dict[str, Any]:
+def _room_json(
+    verified: VerifiedRoom, accepted: bool | None = None, access: str | None = None
+) -> dict[str, Any]:
     att = verified.service.attestation
     data: dict[str, Any] = {
         "room_id": verified.room_id,
@@ -138,6 +146,8 @@ def _room_json(verified: VerifiedRoom, accepted: bool | None = None) -> dict[str
     }
     if accepted is not None:
         data["accepted"] = accepted
+    if access is not None:
+        data["access"] = access
     return data
 
 
@@ -330,7 +340,7 @@ def room_invite(ctx: click.Context, room_ref: str, quiet: bool) -> None:
 def room_inspect(ctx: click.Context, room_ref: str) -> None:
     """Verify a room (service attestation, signed manifest, room trust) and show it.
 
-    ROOM is an hmroom:// invite link, or a room id of this profile's own rooms.
+    ROOM is an hmroom:// invite or share link, or a room id of this profile's own rooms.
     """
     rt, opts = runtime(ctx), options(ctx)
     target = resolve_target(opts.state, opts.maybe_profile(), room_ref)
@@ -352,11 +362,12 @@ def room_inspect(ctx: click.Context, room_ref: str) -> None:
         if verified.revoked:
             c.print("This room has been revoked.", style="red", markup=False)
         if not target.is_owner:
+            c.print(f"Access: {target.access} link", markup=False)
             c.print(
                 "Accepted: " + ("yes" if accepted else "no (hmctl room accept LINK)"), markup=False
             )
 
-    rt.emit(_room_json(verified, accepted), human)
+    rt.emit(_room_json(verified, accepted, target.access), human)
 
 
 def _accept(ctx: click.Context, verified: VerifiedRoom, *, ask: bool) -> bool:
@@ -411,7 +422,7 @@ def room_accept(ctx: click.Context, room_ref: str) -> None:
             markup=False,
         )
 
-    rt.emit(_room_json(verified, True), human)
+    rt.emit(_room_json(verified, True, target.access), human)
 
 
 # -- ask ------------------------------------------------------------------------------
@@ -521,12 +532,19 @@ def room_ask(ctx: click.Context, room_ref: str, question: str, **o: Any) -> None
 
     Nothing is sent until the service attestation (fresh nonce), the signed
     manifest (against the owner key in the link) and your acceptance check out.
+    ROOM is an invite link, the room's share link or (owner) a room id; a
+    share link cannot upload a query agent (--agent needs an invite).
     """
     rt, opts = runtime(ctx), options(ctx)
     if o["agent_path"] and o["query_agent"]:
         raise UsageProblem("--agent and --query-agent exclude each other")
     profile = opts.maybe_profile()
     target = resolve_target(opts.state, profile, room_ref)
+    if target.is_share and o["agent_path"]:
+        raise UsageProblem(
+            "a share link cannot upload a query agent",
+            hint="ask with the room's query agent, or ask the owner for an invite link",
+        )
     if not target.is_owner and not target.payer_key:
         raise UsageProblem(
             "asking needs your own tenant key to pay for the run",
@@ -827,7 +845,7 @@ def _revoke(api: RoomApi, room_id: str) -> dict[str, Any]:
 @json_option
 @click.pass_context
 def room_delete(ctx: click.Context, room_ref: str) -> None:
-    """Revoke a room and every invite to it (asks first unless -y)."""
+    """Revoke a room, every invite to it and its share link (asks first unless -y)."""
     rt, opts = runtime(ctx), options(ctx)
     target = _owner_target(opts, room_ref)
     if not opts.yes:
@@ -837,7 +855,9 @@ def room_delete(ctx: click.Context, room_ref: str) -> None:
     rt.emit(
         result,
         lambda c: c.print(
-            f"Revoked {result['room_id']} ({result['invites_revoked']} invites)", markup=False
+            f"Revoked {result['room_id']} ({result['invites_revoked']} invites"
+            + (", share link disabled)" if result.get("share_link_disabled") else ")"),
+            markup=False,
         ),
     )
 

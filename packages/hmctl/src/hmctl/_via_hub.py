@@ -54,12 +54,12 @@ def ask_via_hub(
     Args:
         rt: the runtime (console, JSON mode).
         opts: the room options (local state with trusted dev roots, trust flags).
-        target: the resolved room (it must come from an invite link).
+        target: the resolved room (it must come from an invite or share link).
         question: the question.
         o: the ``room ask`` options.
 
     Raises:
-        UsageProblem: no invite link, or missing hub credentials.
+        UsageProblem: no room link, or missing hub credentials.
         AttestationInvalid: anything failed verification.
         NetworkFailure: the hub or the room service did not answer.
     """
@@ -72,7 +72,7 @@ def ask_via_hub(
     }
     dev_roots = frozenset(opts.state.dev_roots())
     if link is None:
-        raise UsageProblem("--via-hub needs the room's hmroom:// invite link")
+        raise UsageProblem("--via-hub needs the room's hmroom:// invite or share link")
     if not access_key or not password:
         raise UsageProblem("--via-hub needs --access-key and --password for the hub")
     identity = SatelliteIdentity(access_key=access_key, password=password, useragent="hmctl")

@@ -229,10 +229,12 @@ class RoomTarget:
     Attributes:
         room_id: the room id.
         service: the service base URL.
-        bearer: the credential reaching the room (invite token or owner key).
+        bearer: the credential reaching the room, sent as ``Authorization:
+            Bearer``: an invite token (``hmq_``), the room's share token
+            (``hms_``) or the owner key.
         owner_pubkey_b64: the key the manifest must verify against.
         payer_key: the profile's tenant key, sent as payer for participant runs.
-        link: the parsed invite link (None for an owner's bare room id).
+        link: the parsed invite or share link (None for an owner's bare room id).
     """
 
     room_id: str
@@ -247,6 +249,16 @@ class RoomTarget:
         """Whether the room is addressed with the owner's own key."""
         return self.link is None
 
+    @property
+    def is_share(self) -> bool:
+        """Whether the room is reached through its share link (``hms_``)."""
+        return self.link is not None and self.link.is_share
+
+    @property
+    def access(self) -> str:
+        """How the room is reached: ``owner``, ``invite`` or ``share``."""
+        return "owner" if self.link is None else self.link.kind.label
+
     def api(self, *, timeout: float = 30.0) -> RoomApi:
         """A client for the room (bearer and payer set)."""
         payer = self.payer_key if self.payer_key and self.payer_key != self.bearer else ""
@@ -255,6 +267,9 @@ class RoomTarget:
 
 def resolve_target(state: LocalState, profile: Profile | None, ref: str) -> RoomTarget:
     """Turn ``hmroom://...`` or an owner's bare room id into a :class:`RoomTarget`.
+
+    Both link forms are taken: an invite (``token=hmq_…``) and the room's share
+    link (``share=hms_…``); either credential becomes the target's bearer.
 
     Raises:
         UsageProblem: a malformed link, or a bare id without an owner profile.
@@ -271,12 +286,12 @@ def resolve_target(state: LocalState, profile: Profile | None, ref: str) -> Room
     if profile is None or not profile.api_key:
         raise UsageProblem(
             f"{ref!r} is not an hmroom:// link and no profile key is configured",
-            hint="pass the room's invite link, or run: hmctl init",
+            hint="pass the room's invite or share link, or run: hmctl init",
         )
     key = state.owner_key(profile.name)
     if key is None:
         raise UsageProblem(
             f"profile {profile.name!r} has no room owner key, so {ref!r} cannot be verified",
-            hint="use the room's hmroom:// invite link",
+            hint="use the room's hmroom:// invite or share link",
         )
     return RoomTarget(ref.strip(), profile.service, profile.api_key, key.public_key_b64(), payer)

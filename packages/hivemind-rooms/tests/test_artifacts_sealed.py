@@ -211,7 +211,12 @@ def test_artifact_is_sealed_at_rest_and_sealed_again_after_restart(tmp_path: Pat
         invite = sup.auth(room["token"])
         payer = sup.new_tenant(c, "bob")["api_key"]
         owner_run, invite_run = _run(c, room, owner), _run(c, room, invite, payer)
-        for run_id, headers in ((owner_run, owner), (invite_run, invite)):
+        r = c.post(f"/v1/rooms/{room['room_id']}/share-link", headers=owner)
+        assert r.status_code == 200, r.text
+        share = {**sup.auth(r.json()["share_token"]), "X-Hivemind-Api-Key": payer}
+        share_run = _run(c, room, share)
+        callers = ((owner_run, owner), (invite_run, invite), (share_run, share))
+        for run_id, headers in callers:
             r = _get(c, run_id, headers)
             assert r.status_code == 200, r.text
             assert r.content == PAYLOAD
@@ -222,20 +227,22 @@ def test_artifact_is_sealed_at_rest_and_sealed_again_after_restart(tmp_path: Pat
         assert _get(c, owner_run, invite).status_code == 404  # an invite sees only its runs
         stranger = sup.new_tenant(c, "mallory")
         assert _get(c, owner_run, sup.auth(stranger["api_key"])).status_code == 404
+        other_payer = {**share, "X-Hivemind-Api-Key": stranger["api_key"]}
+        assert _get(c, share_run, other_payer).status_code == 404  # a share link: its payer only
     assert MARKER not in sup.all_bytes(tmp_path)
     stored = sealed_artifact_path(tmp_path / "artifacts", t["tenant_id"], owner_run, "report.md")
     assert stored.read_bytes()[0] == ARTIFACT_FORMAT
     with rs.client(tmp_path) as c:  # a restart: the keyring is empty
         run = c.get(f"/v1/runs/{owner_run}", headers=owner).json()
         assert run["artifacts"] == ["report.md"]  # names are listed, contents stay sealed
-        for run_id, headers in ((owner_run, owner), (invite_run, invite)):
+        for run_id, headers in callers:
             r = _get(c, run_id, headers)
             assert r.status_code == 503
             assert r.json()["error"] == "room_sealed"
             assert MARKER not in r.content
         r = c.post(f"/v1/rooms/{room['room_id']}/open", headers=invite)
         assert r.status_code == 200, r.text
-        for run_id, headers in ((owner_run, owner), (invite_run, invite)):
+        for run_id, headers in callers:
             r = _get(c, run_id, headers)
             assert r.status_code == 200, r.text
             assert r.content == PAYLOAD

@@ -364,6 +364,7 @@ class RunsReport:
     warmup: LoadResult
     pipeline: LoadResult
     baselines: list[LoadResult]
+    stage_seconds: list[float] = field(default_factory=list)
 
     def ratio(self, baseline: LoadResult) -> float | None:
         """Pipeline runs per minute over ``baseline`` iterations per minute."""
@@ -371,19 +372,20 @@ class RunsReport:
             return None
         return self.pipeline.per_minute / baseline.per_minute
 
-    def beyond_starts_ms(self) -> tuple[float, float] | None:
-        """(worker ms per run, plain ms per iteration) at the pool's parallelism.
+    def pool_figures(self) -> PoolFigures | None:
+        """Where a run's worker time goes, at the pool's parallelism.
 
         Only meaningful when the pool is saturated (more participants than
-        workers) and a baseline ran with ``workers`` tasks.
+        workers), a baseline ran with ``workers`` tasks and runs reported
+        their stage times.
         """
         pooled = [b for b in self.baselines if b.tasks == self.workers]
-        if self.participants <= self.workers or not pooled:
+        if self.participants <= self.workers or not pooled or not self.stage_seconds:
             return None
         run_ms, plain_ms = self.pipeline.busy_ms(self.workers), pooled[0].busy_ms(self.workers)
         if run_ms is None or plain_ms is None:
             return None
-        return run_ms, plain_ms
+        return PoolFigures(run_ms, statistics.fmean(self.stage_seconds) * 1000, plain_ms)
 
     def to_dict(self) -> dict[str, Any]:
         """The figures as JSON-ready values."""
@@ -399,19 +401,35 @@ class RunsReport:
             "baselines": [
                 {**b.to_dict(), "ratio": _rounded(self.ratio(b), 4)} for b in self.baselines
             ],
-            "pool_worker_ms": _pool_dict(self.beyond_starts_ms()),
+            "pool_worker_ms": figures.to_dict() if (figures := self.pool_figures()) else None,
         }
 
 
-def _pool_dict(pair: tuple[float, float] | None) -> dict[str, float] | None:
-    if pair is None:
-        return None
-    run_ms, plain_ms = pair
-    return {
-        "per_run_ms": round(run_ms, 1),
-        "plain_starts_ms": round(plain_ms, 1),
-        "beyond_starts_ms": round(run_ms - plain_ms, 1),
-    }
+@dataclass(frozen=True)
+class PoolFigures:
+    """One run's worker time with the pool saturated, and its parts (ms).
+
+    Attributes:
+        per_run_ms: ``workers * 60 000 / runs per minute``.
+        in_stages_ms: Mean of the stage times the engine metered per run
+            (agent files written, prepared, bridge served, sandbox run).
+        plain_starts_ms: The same for one plain-start iteration.
+    """
+
+    per_run_ms: float
+    in_stages_ms: float
+    plain_starts_ms: float
+
+    def to_dict(self) -> dict[str, float]:
+        """The figures as JSON-ready values, with the two differences."""
+        return {
+            "per_run_ms": round(self.per_run_ms, 1),
+            "in_stages_ms": round(self.in_stages_ms, 1),
+            "plain_starts_ms": round(self.plain_starts_ms, 1),
+            "stages_beyond_starts_ms": round(self.in_stages_ms - self.plain_starts_ms, 1),
+            "outside_stages_ms": round(self.per_run_ms - self.in_stages_ms, 1),
+            "beyond_starts_ms": round(self.per_run_ms - self.plain_starts_ms, 1),
+        }
 
 
 def _asker(api: RoomApi, room_id: str, plan: LoadPlan, runs: list[dict[str, Any]]) -> Any:
@@ -458,6 +476,7 @@ async def measure_runs(
             ]
             try:
                 warm_runs: list[dict[str, Any]] = []
+                measured: list[dict[str, Any]] = []
                 warm_plan = LoadPlan(
                     participants=plan.participants,
                     duration_s=0.0,
@@ -469,7 +488,7 @@ async def measure_runs(
                 warmup = await _drive_once("warm-up: one run per participant", once, progress)
                 pipeline = await drive(
                     f"{runner}: room runs, {plan.participants} participants",
-                    [_asker(api, room.room_id, plan, []) for api in apis],
+                    [_asker(api, room.room_id, plan, measured) for api in apis],
                     plan,
                     progress,
                     window_s=plan.duration_s,
@@ -499,7 +518,12 @@ async def measure_runs(
         warmup=warmup,
         pipeline=pipeline,
         baselines=baselines,
+        stage_seconds=[_stage_seconds(run) for run in measured],
     )
+
+
+def _stage_seconds(run: dict[str, Any]) -> float:
+    return float(sum(stage["seconds"] for stage in run["usage"]["stages"].values()))
 
 
 async def _drive_once(
@@ -568,13 +592,17 @@ def _print_footer(report: RunsReport) -> None:
         "ratio: room runs per minute over plain iterations per minute "
         f"(one iteration = {report.stages} plain starts in a row)"
     )
-    pair = report.beyond_starts_ms()
-    if pair is not None:
-        run_ms, plain_ms = pair
+    pool = report.pool_figures()
+    if pool is not None:
         print(
-            f"worker time per run with the pool saturated: {run_ms:.0f} ms; its "
-            f"{report.stages} plain starts at {report.workers}-way parallelism: {plain_ms:.0f} ms; "
-            f"beyond the starts: {run_ms - plain_ms:.0f} ms"
+            f"worker time per run with the pool saturated: {pool.per_run_ms:.0f} ms = "
+            f"{pool.in_stages_ms:.0f} ms in its {report.stages} stages (as the engine meters them) "
+            f"+ {pool.per_run_ms - pool.in_stages_ms:.0f} ms outside them"
+        )
+        print(
+            f"{report.stages} plain starts in a row at {report.workers}-way parallelism: "
+            f"{pool.plain_starts_ms:.0f} ms; the run's worker time beyond them: "
+            f"{pool.per_run_ms - pool.plain_starts_ms:.0f} ms"
         )
 
 

@@ -348,12 +348,13 @@ def test_upstream_broadcast_reaches_every_peer() -> None:
     assert all(s.message.route[-1].source == NODE for s in sends(out))
 
 
-def test_intercom_forwarded_only_to_key_holder() -> None:
+def test_unverifiable_intercom_is_never_relayed() -> None:
+    # No signature, and no crypto to check one: dropped, not relayed to the key holder
+    # (relaying signed INTERCOM is covered in test_intercom.py).
     msg = HiveMessage(MessageType.INTERCOM, {"ciphertext": "x"}, target_pubkey="pkB")
-    [send] = sends(router().from_peer(A, msg, client(), 0.0))
-    assert send.peer == B
-    to_us = msg.replace(target_pubkey=PEM)
-    assert router().from_peer(A, to_us, client(), 0.0) == []
+    r = router()
+    assert r.from_peer(A, msg, client(), 0.0) == []
+    assert r.intercom_drops["plaintext"] == 1
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,7 @@ from .binary import BinaryHandler
 from .clients import Client
 from .config import HubConfig
 from .identity import HubIdentity
+from .intercom import RsaIntercom
 from .policy import PolicyChain
 from .psk import PskCache
 from .routing import (
@@ -157,6 +158,7 @@ class Hub:
             chain=chain,
             agent_answers_queries=agent.answers_queries,
             ping_flood_interval=config.ping_flood_interval,
+            intercom=RsaIntercom.from_private_pem(identity.rsa_private_pem),
         )
         self.live: dict[str, LiveLink] = {}
         self.by_client: dict[int, set[str]] = {}

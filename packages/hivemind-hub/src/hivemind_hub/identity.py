@@ -38,12 +38,15 @@ class HubIdentity:
         public_pem: The RSA public key, PEM text (HELLO ``pubkey``).
         noise: The Noise static key pair.
         site_id: The hub's own site id (BUS inside site-targeted wrappers).
+        rsa_private_pem: The RSA private key, PKCS#8 PEM (opens INTERCOM
+            addressed to the hub); empty when not loaded.
     """
 
     node_id: str
     public_pem: str
     noise: StaticKeypair = field(repr=False)
     site_id: str = "hub"
+    rsa_private_pem: bytes = field(default=b"", repr=False)
 
     def hello(self, peer: str) -> dict[str, str]:
         """Return the hub HELLO payload for a connection named ``peer``."""
@@ -58,7 +61,7 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _rsa_public_pem(directory: Path) -> str:
+def _rsa_private_pem(directory: Path) -> bytes:
     path = directory / RSA_FILE
     if not path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -68,7 +71,11 @@ def _rsa_public_pem(directory: Path) -> str:
             serialization.NoEncryption(),
         )
         _write_private(path, pem)
-    private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    return path.read_bytes()
+
+
+def _public_pem(private_pem: bytes) -> str:
+    private = serialization.load_pem_private_key(private_pem, password=None)
     public = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -100,9 +107,11 @@ def load_identity(directory: Path, *, site_id: str = "hub") -> HubIdentity:
         The identity; the same values on every later call for this directory.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    private_pem = _rsa_private_pem(directory)
     return HubIdentity(
         node_id=_node_id(directory),
-        public_pem=_rsa_public_pem(directory),
+        public_pem=_public_pem(private_pem),
         noise=_noise_key(directory),
         site_id=site_id,
+        rsa_private_pem=private_pem,
     )

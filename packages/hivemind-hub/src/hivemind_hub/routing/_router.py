@@ -31,11 +31,23 @@ with ``hive.policy.denied``, the connection stays open).
 Client isolation (spec §7.3): an agent message reaches a connection only if
 that connection's peer is named in ``context.destination``; a satellite may
 not name another connection as the destination of what it injects.
+
+INTERCOM integrity (spec W17): an INTERCOM (direct, or inside BROADCAST,
+PROPAGATE or ESCALATE) is acted on only when its signature verifies against
+the key the sending connection declared in its HELLO; anything else (no key,
+no signature, plaintext, oversize, bad signature) is dropped and counted in
+``intercom_drops``, never relayed. One addressed to the hub (``target_pubkey``
+is our key, or absent on a direct INTERCOM) is opened with the injected
+``IntercomCrypto`` and its *inner* message is dispatched exactly as if the
+connection had sent it (envelope grants, policy chain, denials). INTERCOM from
+the parent hub is dropped: its end-to-end signer is pinned nowhere here.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -56,6 +68,7 @@ from ._actions import (
     UpdateSession,
 )
 from ._bounded import BoundedMap, BoundedSet
+from ._intercom import EnvelopeError, IntercomCrypto, SealedIntercom, decode_inner, parse_envelope
 
 __all__ = ["UPSTREAM", "PeerState", "Router"]
 
@@ -67,6 +80,8 @@ UTTERANCE: Final = "recognizer_loop:utterance"
 #: Room requests (QUERY-wrapped) relayed to a linked room service.
 ROOM_NAMESPACE: Final = "hivemind.room."
 _WRAPPERS: Final = frozenset({MessageType.BROADCAST, MessageType.PROPAGATE, MessageType.ESCALATE})
+
+log = logging.getLogger("hivemind_hub.routing")
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,8 @@ class Router:
             answers: each new flood id would otherwise make the hub message
             every connection, so anyone able to send PING could multiply
             its traffic by the number of peers (spec W22).
+        intercom: Signature checks and decryption for INTERCOM; None drops
+            every INTERCOM (nothing can be verified).
     """
 
     def __init__(
@@ -134,6 +151,7 @@ class Router:
         flood_memory: int = 1000,
         query_memory: int = 1000,
         ping_flood_interval: float = 30.0,
+        intercom: IntercomCrypto | None = None,
     ) -> None:
         self.node_id = node_id
         self.public_key = public_key
@@ -147,6 +165,9 @@ class Router:
         self.ping_flood_interval = ping_flood_interval
         self._last_ping_answer: float | None = None
         self._query_seq = 0
+        self.intercom = intercom
+        #: INTERCOM messages dropped, by reason (no payload is kept).
+        self.intercom_drops: Counter[str] = Counter()
 
     # -- routing table -------------------------------------------------------
 
@@ -182,6 +203,13 @@ class Router:
         if state is None:
             return []
         msg = message.replace(source_peer=peer).with_hop(peer)
+        return self._dispatch(state, client, msg, now)
+
+    def _dispatch(
+        self, state: PeerState, client: Client, msg: HiveMessage, now: float
+    ) -> list[Action]:
+        """Admit and route one message from ``state`` (also INTERCOM's inner one)."""
+        peer = state.peer
         kind = msg.msg_type
         if kind in _WRAPPERS or kind in (MessageType.QUERY, MessageType.CASCADE):
             verdict = check_envelope(client, kind)
@@ -200,7 +228,7 @@ class Router:
         if kind in (MessageType.QUERY, MessageType.CASCADE):
             return self._query_from_peer(state, client, msg)
         if kind is MessageType.INTERCOM:
-            return self._intercom(msg, exclude=peer)
+            return self._intercom_from_peer(state, client, msg, now)
         return []
 
     def _looped(self, msg: HiveMessage) -> bool:
@@ -272,6 +300,8 @@ class Router:
         self, state: PeerState, client: Client, msg: HiveMessage, now: float
     ) -> list[Action]:
         inner = msg.inner
+        if inner.msg_type is MessageType.INTERCOM:
+            return self._wrapped_intercom(state, client, msg, now)
         ping = self._ping(msg, now)
         if ping is None:
             return []
@@ -332,16 +362,84 @@ class Router:
     def _up(self, message: HiveMessage) -> list[Action]:
         return [SendUpstream(message)] if self.upstream_peer else []
 
-    def _intercom(self, msg: HiveMessage, exclude: str | None) -> list[Action]:
+    # -- INTERCOM ----------------------------------------------------------------
+
+    def _drop_intercom(self, peer: str, reason: str) -> list[Action]:
+        self.intercom_drops[reason] += 1
+        log.debug("INTERCOM from %s dropped: %s", peer, reason)
+        return []
+
+    def _verified(self, state: PeerState, intercom: HiveMessage) -> SealedIntercom | str:
+        """The envelope if the sender's pinned key signed it, else a drop reason."""
+        try:
+            sealed = parse_envelope(intercom.payload)
+        except EnvelopeError as exc:
+            return exc.reason
+        if self.intercom is None:
+            return "no_crypto"
+        if not state.pubkey:
+            return "no_pin"
+        if not self.intercom.verify(state.pubkey, sealed.ciphertext, sealed.signature):
+            return "bad_signature"
+        return sealed
+
+    def _for_us(self, target: str | None) -> bool:
+        return target is not None and target.strip() == self.public_key.strip()
+
+    def _intercom_from_peer(
+        self, state: PeerState, client: Client, msg: HiveMessage, now: float
+    ) -> list[Action]:
+        sealed = self._verified(state, msg)
+        if isinstance(sealed, str):
+            return self._drop_intercom(state.peer, sealed)
         target = msg.target_pubkey
-        if not target or target == self.public_key:
-            return []
+        if target is None or self._for_us(target):
+            return self._open_for_hub(state, client, msg, sealed, now)
         forward = self._stamp(msg)
+        wanted = target.strip()
         return [
             SendToPeer(p.peer, forward)
             for p in self.peers.values()
-            if p.pubkey == target and p.peer != exclude
+            if p.pubkey is not None and p.pubkey.strip() == wanted and p.peer != state.peer
         ]
+
+    def _wrapped_intercom(
+        self, state: PeerState, client: Client, msg: HiveMessage, now: float
+    ) -> list[Action]:
+        """BROADCAST/PROPAGATE/ESCALATE(INTERCOM): verify before relaying anything."""
+        intercom = msg.inner
+        sealed = self._verified(state, intercom)
+        if isinstance(sealed, str):
+            return self._drop_intercom(state.peer, sealed)
+        if self._for_us(intercom.target_pubkey):
+            inner = intercom.replace(route=msg.route)
+            return self._open_for_hub(state, client, inner, sealed, now)
+        forward = self._stamp(msg)
+        actions: list[Action] = []
+        if msg.msg_type in (MessageType.BROADCAST, MessageType.PROPAGATE):
+            actions += self._to_all(forward, exclude=state.peer)
+        if msg.msg_type in (MessageType.PROPAGATE, MessageType.ESCALATE):
+            actions += self._up(forward)
+        return actions
+
+    def _open_for_hub(
+        self,
+        state: PeerState,
+        client: Client,
+        msg: HiveMessage,
+        sealed: SealedIntercom,
+        now: float,
+    ) -> list[Action]:
+        """Open an INTERCOM addressed to us and dispatch its inner message."""
+        assert self.intercom is not None  # _verified checked it
+        plaintext = self.intercom.open(sealed)
+        if plaintext is None:
+            return self._drop_intercom(state.peer, "undecryptable")
+        inner = decode_inner(plaintext)
+        if inner is None:
+            return self._drop_intercom(state.peer, "bad_inner")
+        inner = inner.replace(route=msg.route, source_peer=state.peer)
+        return self._dispatch(state, client, inner, now)
 
     # -- QUERY / CASCADE -------------------------------------------------------
 
@@ -440,6 +538,8 @@ class Router:
         if kind is MessageType.BUS:
             return [EmitToAgent(_plain(msg.payload))]
         if kind in (MessageType.BROADCAST, MessageType.PROPAGATE):
+            if msg.inner.msg_type is MessageType.INTERCOM:
+                return self._drop_intercom(name, "upstream")
             ping = self._ping(msg, now)
             if ping is None:
                 return []
@@ -453,7 +553,7 @@ class Router:
                 return self._deliver_response(msg)
             return self._query_from_upstream(msg)
         if kind is MessageType.INTERCOM:
-            return self._intercom(msg, exclude=None)
+            return self._drop_intercom(name, "upstream")
         return []
 
     def _query_from_upstream(self, msg: HiveMessage) -> list[Action]:

@@ -52,7 +52,9 @@ bench: bench-proto bench-rooms bench-hub
 bench-proto: install interop-venv
 	HIVEMIND_INTEROP_PYTHON=$(INTEROP_VENV)/bin/python $(PY) bench/proto/run.py
 
-# Sandbox runner overhead (docker, bwrap, local) against starting the same sandbox directly.
+# Sandbox runner overhead (docker, bwrap, local) against starting the same sandbox directly,
+# then room runs per minute through a real room service with 10 concurrent participants
+# (bwrap) beside plain sandbox starts; BENCH_ROOMS_ARGS adds options, e.g. --json out.json.
 bench-rooms: install
 	$(PY) bench/rooms/run.py $(BENCH_ROOMS_ARGS)
 

@@ -127,6 +127,7 @@ async def _bench_one(
     agent: Path,
     socket: Path,
     repetitions: int,
+    step: Callable[[], None] = lambda: None,
 ) -> dict[str, float]:
     started = time.perf_counter()
     image = await runner.prepare(agent, agent_dir_digest(agent))
@@ -146,6 +147,7 @@ async def _bench_one(
     for _ in range(repetitions):
         plain.append(await _timed(baseline))
         ours.append(await _timed(through_runner))
+        step()
     plain_mean, plain_p50 = _stats(plain)
     ours_mean, ours_p50 = _stats(ours)
     return {
@@ -204,9 +206,14 @@ async def _overhead(
 ) -> bool | None:
     """The overhead table; True when every runner is within the target, None if none ran."""
     rows: dict[RunnerKind, dict[str, float]] = {}
-    for runner, baseline in _runners(args.runners.split(",")):
-        print(f"overhead: {runner.kind.value}, {args.n} runs per side ...", file=sys.stderr)
-        rows[runner.kind] = await _bench_one(runner, baseline, agent, socket, args.n)
+    chosen = _runners(args.runners.split(","))
+    with room_runs.new_progress() as progress:
+        for runner, baseline in chosen:
+            label = f"overhead: {runner.kind.value}, {args.n} runs per side"
+            task = progress.add_task(label, total=args.n, ok=0, failed=0)
+            step = functools.partial(progress.update, task, advance=1)
+            rows[runner.kind] = await _bench_one(runner, baseline, agent, socket, args.n, step)
+            progress.update(task, ok=args.n)
     figures["overhead"] = {kind.value: row for kind, row in rows.items()}
     if not rows:
         print("overhead: no runner available")
@@ -247,7 +254,7 @@ async def main(args: argparse.Namespace) -> int:
         agent = _noop_agent(root)
         (root / "bridge").mkdir(mode=0o700)
         socket = root / "bridge" / "bridge.sock"
-        overhead_ok = runs_ok = True
+        overhead_ok = runs_ok = None
         async with trio.open_nursery() as nursery:
             await nursery.start(_serve_socket, socket)
             if args.only in (None, "overhead"):
@@ -257,6 +264,14 @@ async def main(args: argparse.Namespace) -> int:
             nursery.cancel_scope.cancel()
     if args.json:
         await trio.Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return _exit_code(overhead_ok, runs_ok)
+
+
+def _exit_code(overhead_ok: bool | None, runs_ok: bool | None) -> int:
+    """0 all good; 1 nothing measured or a run failed; 2 a runner missed the overhead target.
+
+    A part that was skipped (not asked for, or its runner unavailable) is None.
+    """
     if overhead_ok is None and runs_ok is None:
         return 1
     if runs_ok is False:

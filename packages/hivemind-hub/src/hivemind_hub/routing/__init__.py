@@ -13,9 +13,11 @@ from ._actions import (
     UpdateSession,
 )
 from ._bounded import BoundedMap, BoundedSet
+from ._intercom import MAX_CIPHERTEXT_BYTES, IntercomCrypto, SealedIntercom
 from ._router import QUERY_KEY, UPSTREAM, PeerState, Router
 
 __all__ = [
+    "MAX_CIPHERTEXT_BYTES",
     "QUERY_KEY",
     "UPSTREAM",
     "Action",
@@ -24,8 +26,10 @@ __all__ = [
     "BoundedSet",
     "Disconnect",
     "EmitToAgent",
+    "IntercomCrypto",
     "PeerState",
     "Router",
+    "SealedIntercom",
     "SendToPeer",
     "SendUpstream",
     "SharedBus",

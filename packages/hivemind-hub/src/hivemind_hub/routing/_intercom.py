@@ -90,23 +90,34 @@ class IntercomCrypto(Protocol):
         ...
 
 
-def _b64(value: Any, limit: int) -> bytes | None:
-    """Strictly decode base64 text of at most ``limit`` decoded bytes."""
-    if not isinstance(value, str) or not value or len(value) > 4 * ((limit + 2) // 3):
-        return None
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return raw if 0 < len(raw) <= limit else None
-
-
 class EnvelopeError(ValueError):
     """An INTERCOM payload is not an acceptable envelope (``reason`` says why)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def _b64(value: Any, limit: int) -> bytes:
+    """Strictly decode base64 text of at most ``limit`` decoded bytes.
+
+    Raises:
+        EnvelopeError: ``oversize`` past the limit (judged on the text length
+            first, before decoding), else ``malformed``.
+    """
+    if not isinstance(value, str) or not value:
+        raise EnvelopeError("malformed")
+    if len(value) > 4 * ((limit + 2) // 3):
+        raise EnvelopeError("oversize")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise EnvelopeError("malformed") from None
+    if len(raw) > limit:
+        raise EnvelopeError("oversize")
+    if not raw:
+        raise EnvelopeError("malformed")
+    return raw
 
 
 def parse_envelope(payload: Any) -> SealedIntercom:
@@ -126,20 +137,13 @@ def parse_envelope(payload: Any) -> SealedIntercom:
         raise EnvelopeError("malformed")
     if "ciphertext" not in payload or "signature" not in payload:
         raise EnvelopeError("plaintext")
-    text = payload["ciphertext"]
-    if isinstance(text, str) and len(text) > 4 * ((MAX_CIPHERTEXT_BYTES + 2) // 3):
-        raise EnvelopeError("oversize")
-    ciphertext = _b64(text, MAX_CIPHERTEXT_BYTES)
+    ciphertext = _b64(payload["ciphertext"], MAX_CIPHERTEXT_BYTES)
     signature = _b64(payload["signature"], MAX_BLOCK_BYTES)
-    if ciphertext is None or signature is None:
-        raise EnvelopeError("malformed")
     if "encrypted_key" not in payload:
         return SealedIntercom(ciphertext, signature)
     wrapped = _b64(payload.get("encrypted_key"), MAX_BLOCK_BYTES)
     nonce = _b64(payload.get("nonce"), MAX_SMALL_BYTES)
     tag = _b64(payload.get("tag"), MAX_SMALL_BYTES)
-    if wrapped is None or nonce is None or tag is None:
-        raise EnvelopeError("malformed")
     return SealedIntercom(ciphertext, signature, wrapped, nonce, tag)
 
 

@@ -49,6 +49,7 @@ from hivemind_rooms.manifest import OwnerKey
 from hivemind_rooms.pipeline import EngineConfig
 from hivemind_rooms.settings import Settings
 from hmctl.client import RoomApi, RoomSpec, RunBudget, create_room, submit_run, wait_for_run
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 AGENTS = Path(__file__).resolve().parents[2] / "agents"
@@ -144,8 +145,6 @@ def _reason(exc: BaseException) -> str:
 
 def new_progress() -> Progress:
     """The Rich progress display (on stderr, so stdout keeps only the figures)."""
-    from rich.console import Console
-
     return Progress(
         TextColumn("{task.description:40}"),
         BarColumn(),
@@ -219,6 +218,7 @@ class Service:
 
     base: str
     admin_key: str = field(repr=False)
+    runner: str
     workers: int
     queue_size: int
 
@@ -259,7 +259,8 @@ async def room_service(data_dir: Path, runner: str) -> AsyncIterator[Service]:
         async with trio.open_nursery() as nursery:
             urls = await nursery.start(functools.partial(serve_rooms, settings))
             try:
-                yield Service(str(urls[0]).rstrip("/"), admin, config.workers, config.queue_size)
+                base = str(urls[0]).rstrip("/")
+                yield Service(base, admin, runner, config.workers, config.queue_size)
             finally:
                 nursery.cancel_scope.cancel()
     finally:
@@ -432,19 +433,66 @@ class PoolFigures:
         }
 
 
-def _asker(api: RoomApi, room_id: str, plan: LoadPlan, runs: list[dict[str, Any]]) -> Any:
+def _asker(
+    api: RoomApi, room_id: str, plan: LoadPlan, runs: list[dict[str, Any]]
+) -> Callable[[], Awaitable[None]]:
     async def one() -> None:
         runs.append(await trio.to_thread.run_sync(ask, api, room_id, plan))
 
     return one
 
 
-def _stages(baseline: Callable[[], Awaitable[object]], stages: int) -> Any:
+def _stages(
+    baseline: Callable[[], Awaitable[object]], stages: int
+) -> Callable[[], Awaitable[None]]:
     async def one() -> None:
         for _ in range(stages):
             await baseline()
 
     return one
+
+
+@dataclass
+class _Asked:
+    """What the participants measured: warm-up, window, stages per run, the window's runs."""
+
+    warmup: LoadResult
+    pipeline: LoadResult
+    stages: int
+    runs: list[dict[str, Any]]
+
+
+async def _ask_room(
+    service: Service, room: BenchRoom, plan: LoadPlan, progress: Progress
+) -> _Asked:
+    """One warm-up run per participant at once, then the measured window."""
+    apis = [
+        RoomApi(service.base, p.invite, payer_key=p.payer_key, timeout=60)
+        for p in room.participants
+    ]
+    warm_plan = LoadPlan(
+        participants=plan.participants,
+        max_runs=plan.participants,
+        poll_s=plan.poll_s,
+        run_deadline_s=max(plan.run_deadline_s, 300.0),
+    )
+    warm_runs: list[dict[str, Any]] = []
+    measured: list[dict[str, Any]] = []
+    try:
+        once = [_asker(api, room.room_id, warm_plan, warm_runs) for api in apis]
+        warmup = await _drive_once("warm-up: one run per participant", once, progress)
+        pipeline = await drive(
+            f"{service.runner}: room runs, {plan.participants} participants",
+            [_asker(api, room.room_id, plan, measured) for api in apis],
+            plan,
+            progress,
+            window_s=plan.duration_s,
+        )
+    finally:
+        for api in apis:
+            api.close()
+    stages = len(warm_runs[0]["usage"]["stages"]) if warm_runs else 0
+    return _Asked(warmup, pipeline, stages, measured)
 
 
 async def measure_runs(
@@ -453,56 +501,29 @@ async def measure_runs(
     baseline: Callable[[], Awaitable[object]],
     plan: LoadPlan,
 ) -> RunsReport:
-    """Measure runs per minute through the room service, then the plain-start baseline.
+    """Measure runs per minute through the room service, then the plain-start baselines.
 
     Args:
         data_dir: An empty directory for the service's data.
         runner: The runner kind the engine uses (``docker``, ``bwrap``, ``local``).
         baseline: One plain start of the same sandbox (no-op agent).
-        plan: Participants, window and bounds.
+        plan: Participants, windows and bounds.
     """
     with new_progress() as progress:
         async with room_service(data_dir, runner) as service:
-            task = progress.add_task(
-                f"setup: room, {plan.participants} payers and invites", total=1, ok=0, failed=0
-            )
+            label = f"setup: room, {plan.participants} payers and invites"
+            task = progress.add_task(label, total=1, ok=0, failed=0)
             begun = time.monotonic()
             room = await trio.to_thread.run_sync(publish_room, service, plan.participants)
             setup_s = time.monotonic() - begun
             progress.update(task, completed=1, ok=1)
-            apis = [
-                RoomApi(service.base, p.invite, payer_key=p.payer_key, timeout=60)
-                for p in room.participants
-            ]
-            try:
-                warm_runs: list[dict[str, Any]] = []
-                measured: list[dict[str, Any]] = []
-                warm_plan = LoadPlan(
-                    participants=plan.participants,
-                    duration_s=0.0,
-                    max_runs=plan.participants,
-                    poll_s=plan.poll_s,
-                    run_deadline_s=max(plan.run_deadline_s, 300.0),
-                )
-                once = [_asker(api, room.room_id, warm_plan, warm_runs) for api in apis]
-                warmup = await _drive_once("warm-up: one run per participant", once, progress)
-                pipeline = await drive(
-                    f"{runner}: room runs, {plan.participants} participants",
-                    [_asker(api, room.room_id, plan, measured) for api in apis],
-                    plan,
-                    progress,
-                    window_s=plan.duration_s,
-                )
-            finally:
-                for api in apis:
-                    api.close()
-            stages = len(warm_runs[0]["usage"]["stages"]) if warm_runs else 0
+            asked = await _ask_room(service, room, plan, progress)
         baselines = []
         tasks = sorted({plan.participants, min(service.workers, plan.participants)}, reverse=True)
-        for count in tasks if stages else ():
+        for count in tasks if asked.stages else ():
             result = await drive(
-                f"plain {runner}: {stages} starts x {count} tasks",
-                [_stages(baseline, stages)] * count,
+                f"plain {runner}: {asked.stages} starts x {count} tasks",
+                [_stages(baseline, asked.stages)] * count,
                 plan,
                 progress,
                 window_s=plan.baseline_s,
@@ -513,12 +534,12 @@ async def measure_runs(
         participants=plan.participants,
         workers=service.workers,
         queue_size=service.queue_size,
-        stages=stages,
+        stages=asked.stages,
         setup_s=setup_s,
-        warmup=warmup,
-        pipeline=pipeline,
+        warmup=asked.warmup,
+        pipeline=asked.pipeline,
         baselines=baselines,
-        stage_seconds=[_stage_seconds(run) for run in measured],
+        stage_seconds=[_stage_seconds(run) for run in asked.runs],
     )
 
 

@@ -22,7 +22,7 @@ from rich.console import Console
 from ._room_base import RoomOptions
 from ._runtime import Runtime
 from .client import RoomTarget
-from .client.errors import AttestationInvalid, NetworkFailure, UsageProblem
+from .client.errors import AccessRefused, AttestationInvalid, NetworkFailure, UsageProblem
 
 __all__ = ["ask_via_hub"]
 
@@ -83,7 +83,11 @@ def ask_via_hub(
         room, answer = trio.run(_ask, *args)
     except BridgeVerificationError as exc:
         raise AttestationInvalid(str(exc), hint="do not trust this room or answer") from None
-    except (BridgeError, HiveRefused, HiveUnavailable) as exc:
+    except BridgeError as exc:
+        if exc.status in (401, 403):
+            raise AccessRefused(exc.status, str(exc)) from None
+        raise NetworkFailure(f"asking through {hub_url} failed: {exc}") from None
+    except (HiveRefused, HiveUnavailable) as exc:
         raise NetworkFailure(f"asking through {hub_url} failed: {exc}") from None
     data = {
         "room_id": link.room_id,

@@ -282,7 +282,7 @@ class _Refused(Exception):
 def _headers(body: Mapping[str, Any], *, payer: bool) -> dict[str, str]:
     token = body.get("token")
     if not isinstance(token, str) or not token or len(token) > 256:
-        raise _Refused(401, "an invite token is required")
+        raise _Refused(401, "an invite or share token is required")
     headers = {"Authorization": f"Bearer {token}"}
     key = body.get("payer_key")
     if payer and isinstance(key, str) and key and len(key) <= 256:

@@ -63,7 +63,17 @@ _ROLES = ("scope", "query", "mediator")
 
 
 class BridgeError(Exception):
-    """The request could not be completed (refused, denied, no route, timeout)."""
+    """The request could not be completed (refused, denied, no route, timeout).
+
+    Attributes:
+        status: the room service's HTTP-style status when it refused the
+            request (401/403: the invite or share credential was refused),
+            else None.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class BridgeVerificationError(BridgeError):
@@ -215,8 +225,11 @@ class RoomBridgeClient:
         except SealError:
             raise BridgeVerificationError("sealed_reply", "the answer does not open") from None
         if kind == "error":
-            raise BridgeError(f"the room service refused ({opened.get('status')}): "
-                              f"{opened.get('error')}")  # fmt: skip
+            status = opened.get("status")
+            raise BridgeError(
+                f"the room service refused ({status}): {opened.get('error')}",
+                status=status if isinstance(status, int) else None,
+            )
         return opened
 
     async def ask(

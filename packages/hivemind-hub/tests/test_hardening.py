@@ -6,6 +6,9 @@ W2  the literal key ``revoked`` logs in: test_revoked_tombstone_key_never_logs_i
 W4  the hSub is never verified: test_wrong_password_closed_1008_without_envelope
 W11 cleartext accepted after the handshake: test_cleartext_after_handshake_closes_1008
 W13 JSON-Z85P offered though unusable: test_hub_never_offers_z85p
+W17 INTERCOM never verified, decrypted INTERCOM dispatched on the outer type:
+    test_intercom.py (forged, foreign-key and unsigned envelopes dropped, hub-addressed
+    inner messages through the policy chain), test_e2e_intercom.py (released client)
 W18 binary ACL bypass, stale grants on a DB error: test_store_error_denies_and_closes,
     test_routing.py::test_binary_denied_with_empty_whitelist
 W19 grants need a reconnect, illegal BROADCAST only logged, can_broadcast ignored,

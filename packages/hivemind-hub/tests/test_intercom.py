@@ -371,6 +371,9 @@ def test_small_rsa_keys_are_not_used(keys) -> None:
     assert not crypto.verify(pem(small), data, small.sign(data, pss, hashes.SHA256()))
     assert crypto.verify(pem(keys["a"]), data, keys["a"].sign(data, pss, hashes.SHA256()))
     assert not crypto.verify("not a key", data, b"\0" * 256)
+    huge = pem(keys["a"]) + " " * 5000  # parsed never, cached never
+    assert not crypto.verify(huge, data, keys["a"].sign(data, pss, hashes.SHA256()))
+    assert huge not in crypto._cache
     with pytest.raises(ValueError):
         RsaIntercom(small)
 

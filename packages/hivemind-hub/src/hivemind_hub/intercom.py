@@ -16,8 +16,9 @@ Parameters match the released clients (PyCryptodome defaults, spec §7.4):
   sealed with AES-256-GCM (16-byte nonce and 16-byte tag as released
   clients make them; 12-byte nonces also open).
 
-Public keys are parsed once (a bounded cache keyed by the PEM text) and only
-RSA keys of 2048 to 4096 bits are used, so the cost of one check is bounded.
+Public keys are parsed once (a bounded cache keyed by the PEM text, itself
+bounded in length) and only RSA keys of 2048 to 4096 bits are used, so the
+cost of one check is bounded.
 Every failure is a plain False / None: no detail leaves this module.
 """
 
@@ -40,6 +41,8 @@ __all__ = ["RsaIntercom", "seal"]
 
 MIN_KEY_BITS: Final = 2048
 MAX_KEY_BITS: Final = 4096
+#: Longest public key PEM text parsed (an RSA-4096 key is about 800 characters).
+MAX_PEM_CHARS: Final = 4096
 #: GCM nonce lengths accepted when opening (16 from released clients, 12 common).
 _NONCE_LENGTHS: Final = frozenset({12, 16})
 _TAG_BYTES: Final = 16
@@ -61,6 +64,8 @@ def _usable(key: object) -> bool:
 
 
 def _load_public(pem: str) -> rsa.RSAPublicKey | None:
+    if len(pem) > MAX_PEM_CHARS:
+        return None
     try:
         key = serialization.load_pem_public_key(pem.encode("utf-8"))
     except (ValueError, TypeError, UnicodeError):
@@ -115,7 +120,8 @@ class RsaIntercom:
 
     def verify(self, pubkey_pem: str, data: bytes, signature: bytes) -> bool:
         """True when ``signature`` is an RSA-PSS-SHA256 signature of ``data`` by the key."""
-        key = self._public(pubkey_pem) if isinstance(pubkey_pem, str) else None
+        usable = isinstance(pubkey_pem, str) and len(pubkey_pem) <= MAX_PEM_CHARS
+        key = self._public(pubkey_pem) if usable else None
         if key is None or len(signature) != key.key_size // 8:
             return False
         try:

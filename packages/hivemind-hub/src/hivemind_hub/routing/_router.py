@@ -431,7 +431,8 @@ class Router:
         now: float,
     ) -> list[Action]:
         """Open an INTERCOM addressed to us and dispatch its inner message."""
-        assert self.intercom is not None  # _verified checked it
+        if self.intercom is None:
+            return self._drop_intercom(state.peer, "no_crypto")
         plaintext = self.intercom.open(sealed)
         if plaintext is None:
             return self._drop_intercom(state.peer, "undecryptable")

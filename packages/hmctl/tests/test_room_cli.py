@@ -860,3 +860,74 @@ def test_owner_asks_own_room_by_id_without_acceptance(ready):
     other = w.run("--profile", "bob", "room", "ask", room_id, "hi")
     assert other.exit_code == 2  # Bob has no owner key for a bare id: he needs a link
     assert "hmroom://" in other.stderr
+
+
+# -- the profile key stays with its own service (spec 13.4 item 35) ----------------
+
+
+class _Recording(httpx.BaseTransport):
+    """The real transport, noting which paths carried a payer key."""
+
+    def __init__(self) -> None:
+        self.real = httpx.HTTPTransport()
+        self.seen: list[tuple[str, bool]] = []
+
+    def handle_request(self, request):
+        self.seen.append((request.url.path, "x-hivemind-api-key" in request.headers))
+        return self.real.handle_request(request)
+
+
+def test_payer_key_goes_only_with_run_routes_after_verification(ready):
+    from hmctl.client import LocalState, RoomApi, TrustOptions, resolve_target, verify_room
+    from hmctl.client.runs import RunBudget, submit_run, wait_for_run
+
+    created = ready.create_room()
+    state = LocalState()
+    bob = state.load_profile("bob")
+    target = resolve_target(state, bob, created["link"])
+    assert target.payer_key == bob.api_key
+    recording = _Recording()
+    api = RoomApi(target.service, target.bearer, payer_key=target.payer_key, transport=recording)
+    with api:
+        verified = verify_room(
+            api,
+            state,
+            TrustOptions(assume_yes=True),
+            room_id=target.room_id,
+            owner_pubkey_b64=target.owner_pubkey_b64,
+        )
+        before = list(recording.seen)
+        run = submit_run(api, verified.room_id, "What do the notes say?", RunBudget())
+        done = wait_for_run(api, run["run_id"], deadline_seconds=60, interval=0.2)
+    recording.real.close()
+    assert done["status"] == "completed", done.get("error")
+    assert {p for p, _ in before} >= {"/v1/attestation", f"/v1/rooms/{target.room_id}/attest"}
+    assert not any(carried for _, carried in before)  # nothing before the runs
+    after = recording.seen[len(before) :]
+    assert after  # run submission and polling
+    assert all(carried for _, carried in after)
+
+
+def test_link_to_another_service_never_gets_the_profile_key(ready):
+    from hivemind_rooms.links import RoomLink
+    from hmctl.client import LocalState, resolve_target
+    from hmctl.client.rooms import same_service
+
+    parsed = RoomLink.parse(ready.create_room()["link"])
+    elsewhere = "http://127.0.0.1:9"  # discard port: nothing listens
+    moved = RoomLink(
+        parsed.room_id, elsewhere, parsed.token, parsed.owner_pubkey_b64, parsed.kind
+    ).format()
+    state = LocalState()
+    bob = state.load_profile("bob")
+    assert resolve_target(state, bob, moved).payer_key == ""
+    assert resolve_target(state, bob, ready.create_room()["link"]).payer_key == bob.api_key
+    refused = ready.run("--profile", "bob", "-y", "room", "ask", moved, "hi")
+    assert refused.exit_code == 2
+    assert "never sent to another service" in refused.stderr
+    assert bob.api_key not in refused.stderr + refused.stdout
+    assert same_service("http://127.0.0.1:8100/", "HTTP://127.0.0.1:8100")
+    assert same_service("http://LocalHost", "http://localhost:80/")
+    for other in ("https://127.0.0.1:8100", "http://127.0.0.1:8101", "http://127.0.0.1:8100/x"):
+        assert not same_service("http://127.0.0.1:8100", other), other
+    assert not same_service("not a url", "not a url")

@@ -546,6 +546,12 @@ def room_ask(ctx: click.Context, room_ref: str, question: str, **o: Any) -> None
             hint="ask with the room's query agent, or ask the owner for an invite link",
         )
     if not target.is_owner and not target.payer_key:
+        if profile is not None and profile.api_key.startswith("hmk_"):
+            raise UsageProblem(
+                f"the link names {target.service}, but profile {profile.name!r} belongs to "
+                f"{profile.service}; its key is never sent to another service",
+                hint="ask with a profile of that service: hmctl --profile NAME room ask LINK ...",
+            )
         raise UsageProblem(
             "asking needs your own tenant key to pay for the run",
             hint="run: hmctl init --service URL --api-key hmk_... (or hmctl signup NAME)",

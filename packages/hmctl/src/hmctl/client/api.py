@@ -3,13 +3,16 @@
 Every method is one request; non-2xx answers raise the matching
 :mod:`hmctl.client.errors` class and transport failures raise
 :class:`NetworkFailure`. The bearer and the payer key are sent as headers and
-never appear in messages or reprs.
+never appear in messages or reprs. The payer key (a tenant's own ``hmk_``) goes
+only with the run routes that bill or show runs, never with the attestation
+and room routes a participant calls before the service is verified.
 """
 
 from __future__ import annotations
 
 import io
 import json as _json
+import re
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +36,8 @@ __all__ = ["RoomApi", "pack_agent"]
 DEFAULT_TIMEOUT = 30.0
 _MAX_ARCHIVE = 50 * 1024 * 1024
 _SDK_NAME = "hivemind_agent.py"
+# the routes that read X-Hivemind-Api-Key: run submission, agent upload into a room, run reads
+_PAYER_ROUTE = re.compile(r"/v1/(?:runs(?:/[^?#]*)?|rooms/[^/?#]+/(?:runs|query-agents))")
 _SKIP = frozenset({"__pycache__", ".git", ".venv", "node_modules"})
 _STATUS_CLASSES: dict[int, type[ServiceError]] = {
     401: AccessRefused,
@@ -102,7 +107,8 @@ class RoomApi:
     Args:
         service: base URL, e.g. ``http://127.0.0.1:8100``.
         bearer: ``hmk_``, ``hmq_``, ``hms_`` or admin key ("" for public routes).
-        payer_key: a tenant key sent as ``X-Hivemind-Api-Key`` (participant runs).
+        payer_key: a tenant key sent as ``X-Hivemind-Api-Key`` with the run
+            routes only (participant runs).
         timeout: per-request timeout in seconds.
         transport: an httpx transport (tests may pass one).
         max_response_bytes: the largest answer read (artifacts are at most 25 MiB).
@@ -123,8 +129,7 @@ class RoomApi:
         headers = {"Accept": "application/json", "User-Agent": "hmctl"}
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
-        if payer_key:
-            headers["X-Hivemind-Api-Key"] = payer_key
+        self._payer_key = payer_key
         self._client = httpx.Client(
             base_url=self.service, headers=headers, timeout=timeout, transport=transport
         )
@@ -162,6 +167,8 @@ class RoomApi:
             NetworkFailure: connection refused, DNS failure, timeout.
             ServiceError: (or a subclass) a non-2xx answer.
         """
+        if self._payer_key and _PAYER_ROUTE.fullmatch(path):
+            headers = {**(headers or {}), "X-Hivemind-Api-Key": self._payer_key}
         try:
             with self._client.stream(
                 method, path, json=json, params=params, headers=headers, data=data, files=files

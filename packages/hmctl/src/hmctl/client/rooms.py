@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, final
+from urllib.parse import urlsplit
 
 from hivemind_rooms.credentials import new_room_id
 from hivemind_rooms.links import LinkError, RoomLink
@@ -30,6 +31,7 @@ __all__ = [
     "RoomTarget",
     "create_room",
     "resolve_target",
+    "same_service",
     "sign_trust_update",
     "upload_agent",
 ]
@@ -265,11 +267,38 @@ class RoomTarget:
         return RoomApi(self.service, self.bearer, payer_key=payer, timeout=timeout)
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _service_identity(url: str) -> tuple[str, str, int | None, str] | None:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    host = (parts.hostname or "").lower()
+    if not host:
+        return None
+    return parts.scheme.lower(), host, port, parts.path.rstrip("/")
+
+
+def same_service(a: str, b: str) -> bool:
+    """Whether two base URLs name the same room service.
+
+    Scheme and host case, a default port and trailing slashes do not matter;
+    anything else (another host, port, scheme or path) is another service.
+    """
+    first, second = _service_identity(a), _service_identity(b)
+    return first is not None and first == second
+
+
 def resolve_target(state: LocalState, profile: Profile | None, ref: str) -> RoomTarget:
     """Turn ``hmroom://...`` or an owner's bare room id into a :class:`RoomTarget`.
 
     Both link forms are taken: an invite (``token=hmq_…``) and the room's share
     link (``share=hms_…``); either credential becomes the target's bearer.
+    The profile's tenant key becomes the payer only when the link names the
+    profile's own service: a key is never offered to another service.
 
     Raises:
         UsageProblem: a malformed link, or a bare id without an owner profile.
@@ -280,6 +309,8 @@ def resolve_target(state: LocalState, profile: Profile | None, ref: str) -> Room
             link = RoomLink.parse(ref)
         except LinkError as exc:
             raise UsageProblem(f"{exc}", hint="paste the whole hmroom:// link") from None
+        if profile is not None and not same_service(profile.service, link.service_url):
+            payer = ""
         return RoomTarget(
             link.room_id, link.service_url, link.token, link.owner_pubkey_b64, payer, link
         )

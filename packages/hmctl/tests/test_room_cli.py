@@ -333,6 +333,8 @@ def test_ask_verifies_everything_and_prints_the_answer(ready):
     assert result["run_id"] in [r["run_id"] for r in runs]
     shown = w.json("--profile", "alice", "runs", "show", result["run_id"])
     assert shown["payload_redacted"] is True  # querier_only: the owner sees no output
+    assert shown["output"] is None
+    assert shown["usage"] is None  # nor the participant's usage
     mine = w.json("runs", "show", result["run_id"], "--room", link)
     assert "Ann is in band B" in mine["output"]
     arts = w.json("runs", "artifacts", result["run_id"], "--room", link)
@@ -569,6 +571,10 @@ def test_trust_attest_reproduces_the_dev_compose(ready):
     assert [s["status"] for s in out["reproduce"]] == ["OK", "OK"]
     raw = ready.json("trust", "attest", "--raw")
     assert raw["document"]["compose_hash"] == out["compose_hash"]
+    # what is shown and reproduced is the document that answered the nonce, not a
+    # second, unverified fetch (which would be the service's cached plain bundle)
+    plain = httpx.get(f"{ready.url}/v1/attestation", timeout=30).json()["attestation"]
+    assert raw["document"]["quote_hex"] != plain["quote_hex"]
     shown = ready.json("trust", "show")
     assert shown["services"][ready.url]["approved_compose_hash"] == out["compose_hash"]
     ready.ok("trust", "reset", ready.url)
@@ -931,3 +937,84 @@ def test_link_to_another_service_never_gets_the_profile_key(ready):
     for other in ("https://127.0.0.1:8100", "http://127.0.0.1:8101", "http://127.0.0.1:8100/x"):
         assert not same_service("http://127.0.0.1:8100", other), other
     assert not same_service("not a url", "not a url")
+
+
+# -- room trust, owner keys, profile output (spec 13 items 3, 4, 34) -----------------
+
+
+def test_room_trust_ignores_compose_claims_outside_the_quote(ready):
+    from hmctl.client import (
+        LocalState,
+        RoomApi,
+        TrustOptions,
+        TrustRefused,
+        resolve_target,
+        verify_room,
+    )
+
+    created = ready.create_room()
+    allowed = "ab" * 32  # the only compose the room now admits; the live one differs
+    pin = ("--mode", "pinned", "--compose", allowed)
+    ready.ok("--profile", "alice", "room", "trust", created["room_id"], *pin)
+    real = httpx.HTTPTransport()
+
+    class Claims(httpx.BaseTransport):  # rewrites every compose claim of the room answer
+        def handle_request(self, request):
+            response = real.handle_request(request)
+            response.read()
+            if not request.url.path.endswith("/attest"):
+                return response
+            body = json.loads(response.content)
+            body["compose_hash"] = allowed
+            body["attestation"]["compose_hash"] = allowed
+            body["attestation"]["attestation"]["compose_hash"] = allowed
+            return httpx.Response(200, json=body)
+
+    state = LocalState()
+    target = resolve_target(state, state.load_profile("bob"), created["link"])
+    api = RoomApi(target.service, target.bearer, transport=Claims())
+    try:
+        with api, pytest.raises(TrustRefused) as info:
+            verify_room(
+                api,
+                state,
+                TrustOptions(assume_yes=True),
+                room_id=target.room_id,
+                owner_pubkey_b64=target.owner_pubkey_b64,
+            )
+    finally:
+        real.close()
+    assert "does not allow the live compose hash" in info.value.message
+    assert allowed not in info.value.message
+
+
+def test_the_service_never_holds_the_owner_signing_key(ready):
+    import base64
+
+    from hmctl.client import LocalState
+
+    ready.create_room()
+    owner = LocalState().owner_key("alice")
+    assert owner is not None
+    seed = owner.export_seed()
+    data_dir = ready.server.settings.data_dir
+    stored = b"".join(p.read_bytes() for p in sorted(data_dir.rglob("*")) if p.is_file())
+    assert owner.public_key_b64().encode() in stored  # the search does find what is there
+    for form in (
+        seed,
+        seed.hex().encode(),
+        base64.b64encode(seed),
+        base64.urlsafe_b64encode(seed).rstrip(b"="),
+    ):
+        assert form not in stored
+
+
+def test_profile_show_masks_the_key(ready):
+    from hmctl.client import LocalState
+
+    key = LocalState().load_profile("alice").api_key
+    for args in (("profile", "show"), ("profile", "list"), ("--json", "profile", "show")):
+        shown = ready.ok("--profile", "alice", *args)
+        assert key not in shown.stdout + shown.stderr, args
+    full = ready.json("--profile", "alice", "profile", "show", "--show-key")
+    assert full["api_key"] == key

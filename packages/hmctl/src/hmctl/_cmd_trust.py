@@ -85,7 +85,8 @@ def trust_attest(ctx: click.Context, service: str | None, raw: bool, reproduce: 
     url = _service_url(ctx, service)
     with RoomApi(url) as api:
         verified = verify_service(api, opts.state, opts.trust(rt))
-        doc = api.attestation().get("attestation") if (raw or reproduce) else None
+    # the document shown and reproduced is the one that verified, never a second fetch
+    doc = dict(verified.document) if verified.document is not None else None
     att = verified.attestation
     if att is None:
         raise UsageProblem(

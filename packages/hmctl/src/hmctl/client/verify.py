@@ -104,11 +104,14 @@ class VerifiedService:
         attestation: the verified attestation (None when skipped).
         decision: ``trusted``, ``tofu`` (approved now), ``changed`` (re-approved
             now) or ``skipped``.
+        document: the attestation document that verified (it answered the
+            client's nonce); None when skipped.
     """
 
     service: str
     attestation: ServiceAttestation | None
     decision: str
+    document: Mapping[str, Any] | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -240,7 +243,7 @@ def verify_service(api: RoomApi, state: LocalState, opts: TrustOptions) -> Verif
     except AttestationRefused as exc:
         raise AttestationInvalid(f"service attestation rejected: {exc}") from None
     decision = _decide(state, service, verified, opts)
-    return VerifiedService(service, verified, decision)
+    return VerifiedService(service, verified, decision, document=doc)
 
 
 def verify_room(

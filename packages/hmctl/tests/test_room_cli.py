@@ -79,10 +79,19 @@ def test_boolean_environment_switches_are_strict(world, monkeypatch):
 
 
 def test_signup_credit_codes_and_balance(world):
-    created = world.json("--profile", "carol", "signup", "carol", "--service", world.url)
+    signup = ("--profile", "carol", "signup", "carol", "--service", world.url)
+    # the service is verified before any key is made: no dev root, no signup
+    refused = world.run(*signup)
+    assert refused.exit_code == 9
+    assert "no trusted dev attestation root" in refused.stderr
+    world.trust_dev_root()
+    unanswered = world.run(*signup)  # first use of the service: nobody approved its hash
+    assert unanswered.exit_code == 9
+    admin = ["--service", world.url, "--admin-key", sup.ADMIN]
+    assert world.json("admin", "tenants", "list", *admin)["tenants"] == []
+    created = world.json("-y", *signup)
     assert created["api_key"].startswith("hmk_")
     assert world.json("--profile", "carol", "whoami")["tenant_id"] == created["tenant_id"]
-    admin = ["--service", world.url, "--admin-key", sup.ADMIN]
     code = world.json("admin", "credit-codes", "create", "--credit", "2.5", "--uses", "1", *admin)
     redeemed = world.json("--profile", "carol", "redeem-credit", code["code"])
     assert redeemed["balance_micro_usd"] == 2_500_000

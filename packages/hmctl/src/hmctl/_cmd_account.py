@@ -21,6 +21,7 @@ from .client import (
     UsageProblem,
     resolve_target,
     verify_room,
+    verify_service,
 )
 from .client.state import check_profile_name
 
@@ -185,7 +186,11 @@ def profile_remove(ctx: click.Context, name: str) -> None:
 @json_option
 @click.pass_context
 def signup(ctx: click.Context, name: str, service: str | None) -> None:
-    """Create a tenant on a service with open signup and save its key to the profile."""
+    """Create a tenant on a service with open signup and save its key to the profile.
+
+    The service's attestation is verified first (fresh nonce, approved compose
+    hash), so the key is only ever made by, and kept for, a verified service.
+    """
     rt, opts = runtime(ctx), options(ctx)
     state = opts.state
     existing = opts.maybe_profile()
@@ -193,6 +198,7 @@ def signup(ctx: click.Context, name: str, service: str | None) -> None:
     if not url:
         raise UsageProblem("no service URL", hint="pass --service URL")
     with RoomApi(url) as api:
+        verify_service(api, state, opts.trust(rt))
         created = api.request("POST", "/v1/signup", json={"name": name})
     profile_name = opts.profile_name()
     state.save_profile(Profile(profile_name, url.rstrip("/"), created["api_key"], "tenant"))

@@ -26,7 +26,8 @@ Paths are relative to ``packages/``; a bare test name lives in this module.
     hmctl/tests/test_room_cli.py::test_the_service_never_holds_the_owner_signing_key,
     hivemind-rooms/tests/test_api_rooms.py::test_room_registration_is_checked,
     hivemind-rooms/tests/test_manifest.py::test_trust_update_by_other_key_rejected
-#7  share links and invites over-exposed (every room listed, every table's schema):
+#7  share links and invites over-exposed (every room listed, every table's schema;
+    here also the tenant's table count in ``/v1/health``):
     test_invite_and_share_link_see_only_their_room,
     hivemind-rooms/tests/test_api_rooms.py::test_tables_and_owner_sql,
     hmctl/tests/test_room_share.py::test_share_link_reaches_only_its_own_room
@@ -135,6 +136,11 @@ def test_invite_and_share_link_see_only_their_room(tmp_path: Path) -> None:
         for holder in (first["token"], share["share_token"]):
             listed = c.get("/v1/rooms", headers=sup.auth(holder)).json()["rooms"]
             assert [r["room_id"] for r in listed] == [first["room_id"]]
+        counts = {
+            who: c.get("/v1/health", headers=sup.auth(cred)).json()["table_count"]
+            for who, cred in (("owner", t["api_key"]), ("invite", first["token"]))
+        }
+        assert counts == {"owner": 2, "invite": 1}
         invite_schema = c.get("/v1/admin/schema", headers=sup.auth(first["token"])).json()
         assert {row["table_name"] for row in invite_schema["schema"]} == {"visible"}
         refused = c.get("/v1/admin/schema", headers=sup.auth(share["share_token"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib import metadata
 
 from starlette.requests import Request
@@ -9,6 +10,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..vault import KeyScope
+from . import _room_core as core
 from ._auth import require, require_admin
 from ._errors import ApiError
 from .agents import attestation_bundle
@@ -30,13 +32,22 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def health(request: Request) -> JSONResponse:
-    """``GET /v1/health``: authenticated health (an admin key gets 401)."""
+    """``GET /v1/health``: authenticated health (an admin key gets 401).
+
+    An invite's ``table_count`` counts only the tables its room allows.
+    """
     caller = require(request, "owner", "query")
-    store = request.app.state.services.storage.tenant(caller.tenant_id)
+    services = request.app.state.services
+    store = services.storage.tenant(caller.tenant_id)
+    tables = store.user_tables()
+    if caller.role == "query":  # an invite learns nothing of tables outside its room
+        room = core.load_room(services, caller, caller.room_id)
+        allowed = {t.lower() for t in json.loads(room["envelope"])["manifest"]["allowed_tables"]}
+        tables = [t for t in tables if t.lower() in allowed]
     return JSONResponse(
         {
             "status": "ok",
-            "table_count": len(store.user_tables()),
+            "table_count": len(tables),
             "version": VERSION,
             "artifact_retention_seconds": ARTIFACT_RETENTION_SECONDS,
             "disabled_llm_providers": [],

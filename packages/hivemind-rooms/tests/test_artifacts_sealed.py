@@ -233,8 +233,11 @@ def test_artifact_is_sealed_at_rest_and_sealed_again_after_restart(tmp_path: Pat
     stored = sealed_artifact_path(tmp_path / "artifacts", t["tenant_id"], owner_run, "report.md")
     assert stored.read_bytes()[0] == ARTIFACT_FORMAT
     with rs.client(tmp_path) as c:  # a restart: the keyring is empty
-        run = c.get(f"/v1/runs/{owner_run}", headers=owner).json()
-        assert run["artifacts"] == ["report.md"]  # names are listed, contents stay sealed
+        r = c.get(f"/v1/runs/{owner_run}", headers=owner)  # the run's own text is sealed too
+        assert (r.status_code, r.json()["error"]) == (503, "room_sealed")
+        listed = {x["run_id"]: x for x in c.get("/v1/runs", headers=owner).json()}
+        assert listed[owner_run]["payload_sealed"] is True
+        assert listed[owner_run]["output"] is None
         for run_id, headers in callers:
             r = _get(c, run_id, headers)
             assert r.status_code == 503
@@ -242,6 +245,8 @@ def test_artifact_is_sealed_at_rest_and_sealed_again_after_restart(tmp_path: Pat
             assert MARKER not in r.content
         r = c.post(f"/v1/rooms/{room['room_id']}/open", headers=invite)
         assert r.status_code == 200, r.text
+        run = c.get(f"/v1/runs/{owner_run}", headers=owner).json()
+        assert run["artifacts"] == ["report.md"]
         for run_id, headers in callers:
             r = _get(c, run_id, headers)
             assert r.status_code == 200, r.text

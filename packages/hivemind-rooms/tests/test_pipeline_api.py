@@ -190,8 +190,14 @@ def test_interrupted_run_is_failed_and_its_hold_released(tmp_path: Path) -> None
             time.sleep(0.05)
         assert _balance(c, key) < before  # the hold is placed
     with rs.client(tmp_path) as c:
+        # the prompt is sealed under the room key: the run reads once the room is opened
+        sealed = c.get(f"/v1/runs/{run_id}", headers=sup.auth(key))
+        assert (sealed.status_code, sealed.json()["error"]) == (503, "room_sealed")
+        r = c.post(f"/v1/rooms/{room['room_id']}/open", headers=sup.auth(key))
+        assert r.status_code == 200, r.text
         run = c.get(f"/v1/runs/{run_id}", headers=sup.auth(key)).json()
         assert run["status"] == "failed"
+        assert run["prompt"] == "q"
         assert run["error"] == INTERRUPTED
         assert _balance(c, key) == before
         kinds = [e["kind"] for e in rs.ledger(c, key)["ledger"] if e["run_id"] == run_id]

@@ -4,6 +4,15 @@ An owner sees every run of their tenant, but for runs a participant started
 in a ``querier_only`` room the payload (output, error, usage, artifacts) is
 blanked and ``payload_redacted`` is set. An invite sees only runs it issued.
 
+A run's prompt, output and error are stored sealed under the room key
+(:mod:`hivemind_rooms.pipeline`). ``GET /v1/runs/{id}`` opens them only while
+the room key is open in this process and the caller's own credential opens
+its wrap: otherwise 503 ``room_sealed``, as for vault reads after a restart
+(a revoked room's runs keep their metadata; their payload reads null with
+``payload_sealed`` set, for no credential can open it again). ``GET /v1/runs``
+answers in any case: runs whose room is not open for the caller come back
+with their sealed fields null and ``payload_sealed`` set.
+
 Artifacts are sealed at rest under the room key (:mod:`hivemind_rooms.pipeline`):
 their names are listed with the run, but a download opens the file only when
 the room key is open in this process and the caller's own credential opens
@@ -24,9 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..pipeline import read_artifact, sealed_artifact_names
+from ..pipeline import open_run_text, read_artifact, sealed_artifact_names, sealed_fields
 from ..tenants import Caller
-from ..vault import KeyScope, VaultDecryptError
+from ..vault import KeyScope, SecretKey, VaultDecryptError
 from . import _room_core as core
 from ._auth import require
 from ._errors import NO_STORE, ApiError
@@ -52,18 +61,84 @@ def run_object(
     run = dict(row)
     run["artifacts_enabled"] = bool(run["artifacts_enabled"])
     run["attestation"] = json.loads(run["attestation"]) if run["attestation"] else None
-    redact = (
-        caller.role == "owner"
-        and run["issuer_token_id"] is not None
-        and run["output_visibility"] == "querier_only"
-    )
+    redact = _redacted(run, caller)
     if redact:
         for key in _PAYLOAD:
             run[key] = None
     run["usage"] = json.loads(run["usage_json"]) if run.get("usage_json") else None
     run["artifacts"] = [] if redact else list(artifacts or [])
     run["payload_redacted"] = redact
+    run["payload_sealed"] = bool(run.get("payload_sealed", False))
     return run
+
+
+def _redacted(row: dict[str, Any], caller: Caller) -> bool:
+    return (
+        caller.role == "owner"
+        and row["issuer_token_id"] is not None
+        and row["output_visibility"] == "querier_only"
+    )
+
+
+class _Keys:
+    """Room keys opened for one request (each room once)."""
+
+    def __init__(self, request: Request, caller: Caller) -> None:
+        self.services, self.caller = request.app.state.services, caller
+        self._keys: dict[str, SecretKey | None] = {}
+
+    async def key(self, room_id: str, *, strict: bool) -> SecretKey | None:
+        """The room key for this caller; None when it cannot be opened.
+
+        Raises:
+            ApiError: 503 (strict only) when the room is live but not open
+                for this caller.
+        """
+        if room_id not in self._keys:
+            try:
+                room = core.load_room(self.services, self.caller, room_id)
+                if room["revoked_at"] is not None:  # its key is gone for good
+                    self._keys[room_id] = None
+                else:
+                    self._keys[room_id] = await room_key(self.services, self.caller, room)
+            except ApiError as exc:
+                if strict and exc.status == 503:
+                    raise
+                self._keys[room_id] = None
+        return self._keys[room_id]
+
+
+async def _opened(
+    keys: _Keys, caller: Caller, row: dict[str, Any], *, strict: bool
+) -> dict[str, Any]:
+    """The row with its sealed fields opened (or nulled with ``payload_sealed``).
+
+    Raises:
+        ApiError: (strict only) 503 room not open for the caller, 409 a
+            stored field failed authentication.
+    """
+    names = sealed_fields(row)
+    if _redacted(row, caller):  # output and error are blanked anyway
+        names = [n for n in names if n == "prompt"]
+    out = dict(row)
+    for name in set(sealed_fields(row)) - set(names):
+        out[name] = None
+    if not names:
+        return out
+    key = await keys.key(str(row["room_id"]), strict=strict)
+    scope = KeyScope.room(caller.tenant_id, str(row["room_id"]))
+    for name in names:
+        try:
+            if key is None:
+                raise VaultDecryptError()
+            out[name] = open_run_text(key, scope, row["run_id"], name, row[name])
+        except VaultDecryptError:
+            if strict and key is not None:
+                raise ApiError(
+                    409, "the stored run failed authentication", error="run_unreadable"
+                ) from None
+            out[name], out["payload_sealed"] = None, True
+    return out
 
 
 def _visible(caller: Caller, row: dict[str, Any], payer: str | None = None) -> bool:
@@ -88,7 +163,7 @@ def _payer(request: Request) -> str | None:
 
 
 async def list_runs(request: Request) -> JSONResponse:
-    """``GET /v1/runs``."""
+    """``GET /v1/runs``: visible runs, newest first (sealed rooms: ``payload_sealed``)."""
     caller = require(request, "owner", "query", "share")
     limit = int_param(request, "limit", 20, 1, 100)
     store = request.app.state.services.storage.tenant(caller.tenant_id)
@@ -104,18 +179,26 @@ async def list_runs(request: Request) -> JSONResponse:
         rows = store.list_runs(limit if token is None else 1000)
         if token is not None:
             rows = [r for r in rows if (r["issuer_token_id"] or "").startswith(token)][:limit]
-    return JSONResponse([run_object(r, caller) for r in rows], headers=NO_STORE)
+    keys = _Keys(request, caller)
+    opened = [await _opened(keys, caller, r, strict=False) for r in rows]
+    return JSONResponse([run_object(r, caller) for r in opened], headers=NO_STORE)
 
 
 async def get_run(request: Request) -> JSONResponse:
-    """``GET /v1/runs/{run_id}``."""
+    """``GET /v1/runs/{run_id}``: the run, its sealed fields opened for the caller.
+
+    Raises:
+        ApiError: 404 unknown or not visible, 503 room key not open for the
+            caller, 409 a stored field failed authentication.
+    """
     caller = require(request, "owner", "query", "share")
     store = request.app.state.services.storage.tenant(caller.tenant_id)
     row = store.get_run(str(request.path_params["run_id"]))
     if row is None or not _visible(caller, row, _payer(request)):
         raise ApiError(404, "run not found")
+    opened = await _opened(_Keys(request, caller), caller, row, strict=True)
     names = await run_in_threadpool(_artifact_names, request, caller.tenant_id, row["run_id"])
-    run = run_object(row, caller, names)
+    run = run_object(opened, caller, names)
     engine = getattr(request.app.state, "runs", None)
     run["progress"] = engine.progress(row["run_id"]) if engine is not None else None
     return JSONResponse(run, headers=NO_STORE)

@@ -2,13 +2,18 @@
 
 Everything a run needs before it may start is checked here, in the order the
 protocol fixes (first failure wins): caller and role, the room (signature,
-revocation), the room-forced agents and provider, the open room key, the
-idempotency key and the payer. A participant must name a payer tenant with
-``X-Hivemind-Api-Key``; without one the answer is 402 and nothing is stored.
+revocation), the room-forced agents, the models a participant may not choose,
+the provider, the open room key, the idempotency key and the payer. A
+participant must name a payer tenant with ``X-Hivemind-Api-Key``; without one
+the answer is 402 and nothing is stored.
 A request that passes every check gets a billing hold and a ``pending`` run
 row, and its plan goes to the run engine's queue; the answer carries the run
 id. Invite runs are recorded with the invite's token id (so only it, and the
-owner within the room's output visibility, can read them).
+owner within the room's output visibility, can read them). The prompt is kept
+only for rooms whose query is inspectable, and then sealed under the room key.
+The owner may name the model of any stage; a participant's model reaches the
+query stage only, while the scope and mediator stages, which guard the owner's
+data, keep the operator's model (the run attestation names all three).
 """
 
 from __future__ import annotations
@@ -25,14 +30,14 @@ from starlette.routing import Route
 
 from .. import credentials
 from ..agents_registry import AgentSpec, read_archive, register_agent
-from ..pipeline import AgentRef, EngineConfig, QueueFull, RunEngine, RunPlan
+from ..pipeline import AgentRef, EngineConfig, QueueFull, RunEngine, RunPlan, seal_run_text
 from ..pipeline._record import finish_run
 from ..tenants import Caller
-from ..vault import KeyScope, open_item, seal_blob
+from ..vault import KeyScope, VaultLocked, open_item, seal_blob
 from . import _room_core as core
 from ._auth import require
 from ._body import Field, json_body
-from ._errors import ApiError
+from ._errors import ApiError, sealed
 from ._seal import open_room
 from ._services import Services
 from .agents import _FORM_SLACK, _read_form
@@ -169,6 +174,7 @@ async def preflight(request: Request, caller: Caller) -> RunRequest:
     _positive(body)
     room = core.live_room(services, caller, str(request.path_params["room_id"]))
     query_agent, mediator = _agents(room, body)
+    _guard_models(caller, body)
     provider = _provider(room, body)
     store = services.storage.tenant(caller.tenant_id)
     if store.get_agent(room["scope_agent_id"]) is None:
@@ -211,13 +217,33 @@ def _agent_ref(store: Any, agent_id: str) -> AgentRef:
     )
 
 
+def _guard_models(caller: Caller, body: dict[str, Any]) -> None:
+    """A participant may not name the model of the stages that guard the owner's data.
+
+    Raises:
+        ApiError: 403 for ``scope_model`` or ``mediator_model`` from a non-owner.
+    """
+    if caller.role != "owner" and (body.get("scope_model") or body.get("mediator_model")):
+        raise ApiError(403, "the scope and mediator models are not the participant's choice")
+
+
 def _models(
-    config: EngineConfig, provider: str, body: dict[str, Any], roles: Any
+    config: EngineConfig, provider: str, body: dict[str, Any], roles: Any, *, owner: bool
 ) -> dict[str, str]:
+    """The model of each stage.
+
+    The owner may name any stage's model. A participant's ``model`` (or
+    ``query_model``) reaches the query stage only: the scope function and the
+    mediator protect the owner's data, so they keep the operator's model
+    whatever the participant asks (a weaker model there would weaken them).
+    """
     if not provider:
         return {}
-    default = body.get("model") or config.default_model
-    return {r: str(body.get(f"{r}_model") or default) for r in roles}
+    asked = str(body.get("model") or config.default_model)
+    if owner:
+        return {r: str(body.get(f"{r}_model") or asked) for r in roles}
+    query = str(body.get("query_model") or asked)
+    return {r: query if r == "query" else config.default_model for r in roles}
 
 
 def _vault_items(services: Services, caller: Caller, room: dict[str, Any]) -> list[dict[str, Any]]:
@@ -279,7 +305,7 @@ def _plan(
         allowed_tables=list(manifest["allowed_tables"]),
         agents=agents,
         provider=req.provider,
-        models=_models(config, req.provider, body, agents),
+        models=_models(config, req.provider, body, agents, owner=caller.role == "owner"),
         vault_items=_vault_items(services, caller, room),
         max_tokens=min(body.get("max_tokens") or config.default_max_tokens, config.max_tokens),
         max_calls=body.get("max_llm_calls"),
@@ -291,11 +317,26 @@ def _plan(
     )
 
 
-def _run_row(
-    plan: RunPlan, caller: Caller, room: dict[str, Any], hold: Any, now: float
-) -> dict[str, Any]:
+def _sealed_prompt(services: Services, plan: RunPlan, room: dict[str, Any]) -> str | None:
+    """The prompt as stored: sealed under the room key, and only for inspectable queries.
+
+    Raises:
+        ApiError: 503 when the room key was closed since preflight (room revoked).
+    """
     manifest = json.loads(room["envelope"])["manifest"]
-    inspectable = manifest["query"].get("visibility") == "inspectable"
+    if manifest["query"].get("visibility") != "inspectable":
+        return None
+    scope = KeyScope.room(plan.tenant_id, plan.room_id)
+    try:
+        key = services.keyring.get(scope)
+    except VaultLocked:
+        raise sealed("Room", "the room key was closed") from None
+    return seal_run_text(key, scope, plan.run_id, "prompt", plan.prompt)
+
+
+def _run_row(
+    plan: RunPlan, caller: Caller, room: dict[str, Any], hold: Any, now: float, prompt: str | None
+) -> dict[str, Any]:
     return {
         "run_id": plan.run_id,
         "agent_id": plan.agents["query"].agent_id,
@@ -305,7 +346,7 @@ def _run_row(
         "status": "pending",
         "created_at": now,
         "updated_at": now,
-        "prompt": plan.prompt if inspectable else None,
+        "prompt": prompt,
         "issuer_token_id": None if caller.role == "owner" else caller.token_id,
         "payer_tenant_id": plan.payer_tenant_id,
         "payer_token_id": plan.payer_token_id,
@@ -360,11 +401,17 @@ async def _start(
     plan = dataclasses.replace(plan, hold_micro_usd=hold.hold_micro_usd)
     room = store.get_room(req.room_id)
     try:
-        store.insert_run(_run_row(plan, caller, room, hold, services.clock()))
+        prompt = _sealed_prompt(services, plan, room)
+        store.insert_run(_run_row(plan, caller, room, hold, services.clock(), prompt))
         engine.submit(plan)
     except QueueFull:
         recover_one(services, plan)
         raise ApiError(503, "too many runs are waiting; retry shortly") from None
+    except ApiError:
+        services.billing.settle(
+            plan.payer_tenant_id, run_id=plan.run_id, hold_micro_usd=plan.hold_micro_usd, stages={}
+        )
+        raise
     return JSONResponse(
         {
             "run_id": run_id,

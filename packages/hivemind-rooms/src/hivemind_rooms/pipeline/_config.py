@@ -33,6 +33,8 @@ class EngineConfig:
         max_output_chars: Released output is cut to this many characters.
         scope_call_timeout_s: Wall-clock limit of one scope-function call.
         artifact_retention_s: Artifacts are deleted after this many seconds.
+        run_retention_s: A finished run's prompt, output, error, usage and
+            attestation are cleared this many seconds after its last update.
         runner: Preferred runner kind (``docker``, ``bwrap``, ``local``, or ``auto``).
         allow_local_runner: Whether the unsandboxed local runner may be used.
         disabled_providers: Providers the operator switched off (lower case).
@@ -50,6 +52,7 @@ class EngineConfig:
     max_output_chars: int = 50_000
     scope_call_timeout_s: float = 15.0
     artifact_retention_s: int = 86_400
+    run_retention_s: int = 30 * 86_400
     runner: str = "auto"
     allow_local_runner: bool = False
     disabled_providers: frozenset[str] = frozenset()
@@ -80,6 +83,9 @@ class EngineConfig:
             ),
             artifact_retention_s=env_int(
                 env, "HIVEMIND_ARTIFACT_RETENTION_SECONDS", 86_400, low=1, high=10**8
+            ),
+            run_retention_s=env_int(
+                env, "HIVEMIND_RUN_RETENTION_SECONDS", 30 * 86_400, low=1, high=10**9
             ),
             runner=env.get("HIVEMIND_RUNNER", "").strip().lower() or "auto",
             allow_local_runner=env_bool(env, "HIVEMIND_ALLOW_LOCAL_RUNNER", False),

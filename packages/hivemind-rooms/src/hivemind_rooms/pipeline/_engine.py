@@ -17,7 +17,8 @@ at most ``workers`` runs use sandboxes at once. A run is:
 Every run ends, success or failure, with usage recorded, a signed run
 attestation (when the signer is ready) and settlement of the hold. The
 error text stored for a failure never quotes data the participant could not
-see (see :mod:`._stage`).
+see (see :mod:`._stage`). Output and error are stored sealed under the room
+key (:mod:`._fields`); the attestation is signed over their plaintext first.
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ from ..attestation import AgentPin, build_run_body, sign_run_attestation, tape_h
 from ..billing import SettleResult
 from ..bridge import Budget, DataTools, QueryAgentSource, Upstream
 from ..scope import ScopeCompileError, ScopeLimits, extract_scope_fn
-from ..vault import KeyScope
+from ..vault import KeyScope, VaultLocked
 from ._artifacts import SealedArtifactSink, sweep_sealed_artifacts
 from ._config import EngineConfig
+from ._fields import ROOM_CLOSED, seal_run_text
 from ._mode import scope_mode
 from ._plan import RunPlan
-from ._record import finish_run, mark_running
+from ._record import finish_run, mark_running, scrub_expired_runs
 from ._stage import StageError, StageResult, StageRunner, StageSpec, run_stage, write_agent_dir
 
 __all__ = ["QueueFull", "RunEngine", "make_limits"]
@@ -132,11 +134,20 @@ class RunEngine:
                 nursery.start_soon(self._guarded, limiter, plan)
 
     async def _sweep_forever(self) -> None:
-        """Delete expired (and any unsealed) artifacts now, then every hour or half retention."""
-        interval = max(1.0, min(3600.0, self.config.artifact_retention_s / 2))
+        """Apply retention now, then every hour or half the shorter retention.
+
+        Expired (and any unsealed) artifacts are deleted; expired finished runs
+        lose their payload (:func:`scrub_expired_runs`).
+        """
+        config = self.config
+        shortest = min(config.artifact_retention_s, config.run_retention_s)
+        interval = max(1.0, min(3600.0, shortest / 2))
         while True:
             await trio.to_thread.run_sync(
-                sweep_sealed_artifacts, self.artifacts_root, self.config.artifact_retention_s
+                sweep_sealed_artifacts, self.artifacts_root, config.artifact_retention_s
+            )
+            await trio.to_thread.run_sync(
+                scrub_expired_runs, self.services, config.run_retention_s, self.services.clock()
             )
             await trio.sleep(interval)
 
@@ -177,14 +188,24 @@ class RunEngine:
         status = "completed" if run.error is None else "failed"
         output = run.output[: self.config.max_output_chars] if run.error is None else ""
         error = (run.error or "")[:500]
+        scope = KeyScope.room(plan.tenant_id, plan.room_id)
+        try:
+            key = self.services.keyring.get(scope)
+        except VaultLocked:  # revoked meanwhile: nothing of the room may be stored in clear
+            key = None
+            status, output, error = "failed", "", ROOM_CLOSED
         now = self.services.clock()
+
+        def sealed(field: str, text: str) -> str:
+            return text if key is None else seal_run_text(key, scope, plan.run_id, field, text)
+
         finish_run(
             store,
             plan.run_id,
             {
                 "status": status,
-                "output": output if status == "completed" else None,
-                "error": error or None,
+                "output": sealed("output", output) if status == "completed" else None,
+                "error": sealed("error", error) if error else None,
                 "usage": usage,
                 "attestation": self._attest(plan, run, status, output, error, now),
                 "billing_cost_micro_usd": settled.cost_micro_usd,

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["finish_run", "mark_running", "recover_interrupted"]
+__all__ = ["finish_run", "mark_running", "recover_interrupted", "scrub_expired_runs"]
 
 INTERRUPTED = "the run was interrupted by a service restart"
 
@@ -60,6 +60,35 @@ def recover_interrupted(services: Any) -> int:
                 "ELSE billing_status END, billing_settled_at = ? "
                 "WHERE status IN ('pending', 'running')",
                 (INTERRUPTED, now, now),
+            )
+        )
+    return count
+
+
+_PAYLOAD_COLUMNS = ("prompt", "output", "error", "usage_json", "attestation")
+
+
+def scrub_expired_runs(services: Any, retention_s: float, now: float) -> int:
+    """Clear the payload of finished runs last updated more than ``retention_s`` ago.
+
+    Prompt, output, error, usage and attestation are set to NULL; the row
+    keeps its metadata (ids, status, times, billing), which the ledger and
+    the admin views rely on.
+
+    Returns:
+        The number of runs scrubbed.
+    """
+    cutoff = now - retention_s
+    sets = ", ".join(f"{c} = NULL" for c in _PAYLOAD_COLUMNS)
+    present = " OR ".join(f"{c} IS NOT NULL" for c in _PAYLOAD_COLUMNS)
+    count = 0
+    for tenant in services.storage.control.list_tenants():
+        store = services.storage.tenant(tenant["id"])
+        count += int(
+            store.file.execute(
+                f"UPDATE _hivemind_query_runs SET {sets} "
+                f"WHERE status IN ('completed', 'failed') AND updated_at < ? AND ({present})",
+                (cutoff,),
             )
         )
     return count

@@ -42,7 +42,7 @@ logging; the reference runs with its defaults (see
 ``/work/shared/spec/real-hub-recipe.md``).
 
 Usage: ``python bench/hub/run.py [--quick] [--only both|ours|reference]
-[--json PATH]``. ``HIVEMIND_INTEROP_PYTHON`` names the interop virtualenv's
+[--idle-only] [--json PATH]``. ``HIVEMIND_INTEROP_PYTHON`` names the interop virtualenv's
 python (default ``.cache/interop-venv/bin/python``).
 """
 
@@ -691,10 +691,20 @@ async def settle(hub: HubUnderTest, seconds: float = 15.0) -> None:
                 return
 
 
-async def bench_hub(hub: HubUnderTest, plan: Plan, *, is_reference: bool) -> dict[str, Any]:
-    """Every measurement against one started hub."""
+async def bench_hub(
+    hub: HubUnderTest, plan: Plan, *, is_reference: bool, idle_only: bool = False
+) -> dict[str, Any]:
+    """Every measurement against one started hub (only the idle RSS ones if ``idle_only``)."""
     out: dict[str, Any] = {"notes": hub.notes}
     await warm_up(hub)
+    if not idle_only:
+        await traffic(hub, plan, out)
+    await idle(hub, plan, out, is_reference=is_reference)
+    return out
+
+
+async def traffic(hub: HubUnderTest, plan: Plan, out: dict[str, Any]) -> None:
+    """Round trips, rates, hub CPU and handshake latency, into ``out``."""
     one = await connect_many(hub, 1, key=ACCESS_KEY, crypto_key=None, budget=30, concurrency=1)
     try:
         out["one_rtt"] = await metered(
@@ -719,6 +729,10 @@ async def bench_hub(hub: HubUnderTest, plan: Plan, *, is_reference: bool) -> dic
     await settle(hub)
     out["handshake"] = await handshakes(hub, plan.handshakes, 60)
     await settle(hub)
+
+
+async def idle(hub: HubUnderTest, plan: Plan, out: dict[str, Any], *, is_reference: bool) -> None:
+    """RSS per idle connection at both sizes, into ``out``."""
     budget = plan.ref_idle_budget if is_reference else plan.idle_budget
     conc = plan.connect_concurrency
     out["idle_small"] = await idle_rss(
@@ -740,7 +754,6 @@ async def bench_hub(hub: HubUnderTest, plan: Plan, *, is_reference: bool) -> dic
             budget=budget,
             concurrency=conc,
         )
-    return out
 
 
 # -- report ----------------------------------------------------------------------------
@@ -878,13 +891,17 @@ async def run_one(
     plan: Plan,
     tmp: Path,
     budget: float,
+    *,
+    idle_only: bool = False,
 ) -> dict[str, Any]:
     """Start one hub, measure it within ``budget`` seconds, stop it."""
     procs = Processes()
     try:
         with trio.fail_after(budget):
             hub = await start(procs, tmp / name)
-            result = await bench_hub(hub, plan, is_reference=name == "reference")
+            result = await bench_hub(
+                hub, plan, is_reference=name == "reference", idle_only=idle_only
+            )
             result["hub_pid_rss_kib_end"] = rss_kib(hub.proc.pid)
             return result
     except (trio.TooSlowError, RuntimeError, OSError, ConnectionError, ProtocolError) as exc:
@@ -930,10 +947,22 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             budget = args.budget or (60.0 if args.quick else 900.0)
             ours = ref = None
             if args.only in ("both", "ours"):
-                ours = await run_one("ours", lambda p, r: start_ours(p, r, bus), plan, tmp, budget)
+                ours = await run_one(
+                    "ours",
+                    lambda p, r: start_ours(p, r, bus),
+                    plan,
+                    tmp,
+                    budget,
+                    idle_only=args.idle_only,
+                )
             if args.only in ("both", "reference"):
                 ref = await run_one(
-                    "reference", lambda p, r: start_reference(p, r, bus, py), plan, tmp, budget
+                    "reference",
+                    lambda p, r: start_reference(p, r, bus, py),
+                    plan,
+                    tmp,
+                    budget,
+                    idle_only=args.idle_only,
                 )
         finally:
             procs.close()
@@ -958,6 +987,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("both", "ours", "reference"), default="both")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     parser.add_argument("--budget", type=float, help="seconds allowed per hub (default by mode)")
+    parser.add_argument(
+        "--idle-only", action="store_true", help="measure only the RSS per idle connection"
+    )
     args = parser.parse_args(argv)
     raise_nofile()
     figures = trio.run(amain, args)

@@ -1,11 +1,14 @@
 """Run a sans-IO ``Connection`` over a frame transport, under trio.
 
-Theory of operation: one reader task feeds every inbound frame to the
-connection and pushes the resulting events into a bounded channel (a slow
-owner therefore slows the reader, and TCP pushes back on the peer). Every
-outbound frame goes into a second bounded channel drained by exactly one
-writer task, so frames are never interleaved. When the outbound channel is
-full the peer is not reading fast enough: the configured slow-consumer policy
+Theory of operation: a channel costs as little as possible while idle, since
+a hub holds thousands of them. There is no reader task: the owner's
+``receive_event`` reads the next frame itself and feeds it to the connection
+(a slow owner therefore reads slowly, and TCP pushes back on the peer); only
+the events of that one frame are buffered. Every outbound frame goes into a
+bounded queue drained by exactly one writer task, so frames are never
+interleaved; the writer is started when the first frame is queued and ends
+when the queue is empty, so an idle channel has none. When the queue is full
+the peer is not reading fast enough: the configured slow-consumer policy
 either closes the connection (the default: nothing is silently lost) or drops
 the frame and counts it.
 
@@ -19,8 +22,8 @@ code the error carries.
 
 from __future__ import annotations
 
-import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import final
@@ -60,7 +63,9 @@ class ChannelLimits:
 
     Args:
         outbound_queue: frames waiting for the writer.
-        inbound_queue: events waiting for the owner.
+        inbound_queue: events waiting for the owner (a satellite client's
+            queue of received messages; a channel itself buffers only the
+            events of the frame it read last).
         handshake_timeout: seconds allowed until the connection is ready.
         send_timeout: seconds one websocket write may take.
         frames_per_second: sustained inbound frame rate.
@@ -110,7 +115,36 @@ class _TokenBucket:
 
 @final
 class HiveChannel:
-    """A ``Connection`` driven over a websocket by trio tasks."""
+    """A ``Connection`` driven over a websocket by trio tasks.
+
+    Run it with ``run`` (in its own task), or from the owner's task with
+    ``open`` inside a nursery that outlives the session; then read with
+    ``receive_event`` from one task at a time.
+    """
+
+    __slots__ = (
+        "_bucket",
+        "_ended",
+        "_events",
+        "_nursery",
+        "_out_closed",
+        "_outbox",
+        "_overflowed",
+        "_owner",
+        "_reading",
+        "_space",
+        "_transport",
+        "_writing",
+        "close_code",
+        "close_reason",
+        "closed",
+        "conn",
+        "dropped_frames",
+        "handshake",
+        "hello",
+        "limits",
+        "ready",
+    )
 
     def __init__(
         self, conn: Connection, transport: FrameTransport, limits: ChannelLimits | None = None
@@ -119,8 +153,6 @@ class HiveChannel:
         self.limits = limits or ChannelLimits()
         self._owner = ConnectionOwner(conn, self.limits.outbound_queue)
         self._transport = transport
-        self._out_send, self._out_recv = trio.open_memory_channel[Frame](self.limits.outbound_queue)
-        self._ev_send, self._ev_recv = trio.open_memory_channel[Event](self.limits.inbound_queue)
         self.ready = trio.Event()
         self.closed = trio.Event()
         self.close_code: int | None = None
@@ -130,40 +162,71 @@ class HiveChannel:
         self.dropped_frames = 0
         self._overflowed = False
         self._bucket: _TokenBucket | None = None
+        #: Frames waiting for the writer (None while empty).
+        self._outbox: deque[Frame] | None = None
+        self._out_closed = False
+        self._writing = False
+        #: Set (then dropped) when the writer frees room in the outbox.
+        self._space: trio.Event | None = None
+        #: Events of the last frame read, not yet handed to the owner.
+        self._events: deque[Event] | None = None
+        self._reading = False
+        self._ended = False
+        self._nursery: trio.Nursery | None = None
 
     # -- owner API ------------------------------------------------------------
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the connection until it closes; report started once it is ready.
 
+        The owner reads events with ``receive_event`` meanwhile.
+
         Raises:
             ChannelClosed: the connection closed before it was ready (bad
                 credentials, handshake timeout, peer gone). After it was ready
                 a close ends ``run`` normally; ``close_code`` tells how.
         """
-        self._bucket = _TokenBucket(self.limits.frames_per_second, self.limits.burst)
         failure: ChannelClosed | None = None
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._writer)
                 try:
-                    if self.conn.role is Role.HUB:
-                        self.conn.start()
-                        self._flush()
-                    await self._handshake()
+                    await self.open(nursery)
                 except ChannelClosed as exc:
                     failure = exc
-                    nursery.cancel_scope.cancel()
                 else:
                     task_status.started()
-                    with contextlib.suppress(ChannelClosed):
-                        await self._read_forever()
-                    nursery.cancel_scope.cancel()
+                    await self.closed.wait()
+                nursery.cancel_scope.cancel()
         finally:
-            self._ev_send.close()
-            self.closed.set()
+            self.end()
         if failure is not None:
             raise failure
+
+    async def open(self, nursery: trio.Nursery) -> None:
+        """Run the handshake in the calling task; writers run in ``nursery``.
+
+        ``nursery`` must outlive the session; call ``end`` when the session
+        is over (``closed`` is also set when the peer goes away).
+
+        Raises:
+            ChannelClosed: the connection closed before it was ready.
+        """
+        self._nursery = nursery
+        self._bucket = _TokenBucket(self.limits.frames_per_second, self.limits.burst)
+        try:
+            if self.conn.role is Role.HUB:
+                self.conn.start()
+                self._flush()
+            await self._handshake()
+        except ChannelClosed:
+            self.end()
+            raise
+
+    def end(self) -> None:
+        """Mark the session over: nothing more is read or queued; sets ``closed``."""
+        self._ended = True
+        self._close_outbox()
+        self.closed.set()
 
     def send_nowait(self, message: HiveMessage) -> bool:
         """Seal and queue ``message``; never blocks.
@@ -196,10 +259,12 @@ class HiveChannel:
         await self._owner.wait_idle()
         self.conn.send(message)
         for frame in self.conn.data_to_send():
-            try:
-                await self._out_send.send(frame)
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                raise ChannelClosed(self.close_code, self.close_reason) from None
+            while not self._out_closed and self._queued() >= self.limits.outbound_queue:
+                if self._space is None:
+                    self._space = trio.Event()
+                await self._space.wait()
+            if not self._enqueue(frame):
+                raise ChannelClosed(self.close_code, self.close_reason)
 
     async def rekey(self) -> None:
         """Satellite, legacy password session: agree a fresh session key.
@@ -218,15 +283,26 @@ class HiveChannel:
         self._flush()
 
     async def receive_event(self) -> Event:
-        """Return the next event.
+        """Return the next event, reading from the peer when none is buffered.
 
         Raises:
             ChannelClosed: no more events will come.
+            trio.BusyResourceError: another task is reading this channel.
         """
-        try:
-            return await self._ev_recv.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise ChannelClosed(self.close_code, self.close_reason) from None
+        while not self._events:
+            if self._ended or self.closed.is_set():
+                raise ChannelClosed(self.close_code, self.close_reason)
+            if self._reading:
+                raise trio.BusyResourceError("another task is reading this channel")
+            self._reading = True
+            try:
+                await self._read_one()
+            except ChannelClosed:
+                self.end()
+                raise
+            finally:
+                self._reading = False
+        return self._events.popleft()
 
     async def aclose(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Close the websocket with ``code``."""
@@ -234,10 +310,10 @@ class HiveChannel:
             self.close_code, self.close_reason = int(code), reason
         if self.conn.state not in (State.CLOSED, State.ERROR):
             self.conn.close(code)
-        self._out_send.close()
+        self._close_outbox()
         await self._transport.aclose(int(code), reason[:120])
 
-    # -- tasks ------------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------
 
     async def _handshake(self) -> None:
         try:
@@ -247,10 +323,6 @@ class HiveChannel:
         except trio.TooSlowError:
             await self.aclose(CloseCode.POLICY_VIOLATION, "handshake timeout")
             raise ChannelClosed(CloseCode.POLICY_VIOLATION, "handshake timeout") from None
-
-    async def _read_forever(self) -> None:
-        while True:
-            await self._read_one()
 
     async def _read_one(self) -> None:
         try:
@@ -268,7 +340,11 @@ class HiveChannel:
         self._flush()
         for event in events:
             self._note(event)
-            await self._ev_send.send(event)
+        if events:
+            if self._events is None:
+                self._events = deque(events)
+            else:
+                self._events.extend(events)
 
     def _note(self, event: Event) -> None:
         if isinstance(event, HandshakeComplete):
@@ -284,9 +360,29 @@ class HiveChannel:
         await self.aclose(exc.close_code, str(exc))
         raise ChannelClosed(exc.close_code, str(exc))
 
+    # -- writing ----------------------------------------------------------------
+
+    def _queued(self) -> int:
+        return len(self._outbox) if self._outbox is not None else 0
+
+    def _enqueue(self, frame: Frame) -> bool:
+        """Queue ``frame`` for the writer (starting it if idle); False when closed."""
+        if self._out_closed:
+            return False
+        if self._outbox is None:
+            self._outbox = deque()
+        self._outbox.append(frame)
+        if not self._writing:
+            assert self._nursery is not None, "open() or run() the channel first"
+            self._writing = True
+            self._nursery.start_soon(self._writer)
+        return True
+
     async def _writer(self) -> None:
-        async with self._out_recv:
-            async for frame in self._out_recv:
+        try:
+            while self._outbox:
+                frame = self._outbox.popleft()
+                self._wake_senders()
                 if self._overflowed:
                     break
                 try:
@@ -296,21 +392,35 @@ class HiveChannel:
                     self._mark_slow()
                     break
                 except TransportClosed:
+                    self._close_outbox()
                     break
-        self._out_send.close()
+        finally:
+            self._writing = False
+            if not self._outbox:
+                self._outbox = None
         if self._overflowed:
+            self._close_outbox()
             await self._transport.aclose(CloseCode.TRY_AGAIN_LATER, "slow consumer")
+
+    def _wake_senders(self) -> None:
+        if self._space is not None:
+            self._space.set()
+            self._space = None
+
+    def _close_outbox(self) -> None:
+        self._out_closed = True
+        self._wake_senders()
 
     def _flush(self) -> bool:
         ok = True
         for frame in self._owner.data_to_send():
-            try:
-                self._out_send.send_nowait(frame)
-            except trio.WouldBlock:
+            if self._out_closed:
+                return False
+            if self._queued() >= self.limits.outbound_queue:
                 ok = False
                 self._on_overflow()
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                return False
+            else:
+                self._enqueue(frame)
         return ok
 
     def _on_overflow(self) -> None:
@@ -318,7 +428,7 @@ class HiveChannel:
             self.dropped_frames += 1
             return
         self._mark_slow()
-        self._out_send.close()
+        self._close_outbox()
 
     def _mark_slow(self) -> None:
         self._overflowed = True

@@ -70,7 +70,7 @@ async def run_hub_session(
     channel = HiveChannel(conn, transport, limits)
     async with trio.open_nursery() as nursery:
         try:
-            await nursery.start(channel.run)
+            await channel.open(nursery)
         except ChannelClosed:
             return channel
         try:
@@ -78,6 +78,7 @@ async def run_hub_session(
                 await handler(channel, authorization)
         finally:
             await channel.aclose(channel.close_code or CloseCode.NORMAL)
+            channel.end()
             nursery.cancel_scope.cancel()
     return channel
 

@@ -12,7 +12,7 @@
     test_artifacts_sealed.py (all); vault items:
     test_api_rooms.py::test_vault_data_restart_property; credentials and share tokens hashed:
     test_api_rooms.py::test_credentials_are_not_stored_in_plaintext,
-    test_api_sharing.py::test_share_link_lifecycle. Usage holds counts, models and timings,
+    test_share_link_run_reads_the_room_vault. Usage holds counts, models and timings,
     never data: test_pipeline_api.py::test_owner_run_scoped_and_mediated. Still in clear:
     the attestation (hashes of prompt and output), room and agent metadata, the tenant's own
     SQL tables (owner data the owner queries with the owner key, not sealed here)
@@ -344,6 +344,12 @@ def test_share_link_run_reads_the_room_vault(tmp_path: Path) -> None:
         assert run["status"] == "completed", run["error"]
         assert VAULT_MARK in run["output"]  # the default query agent reads the vault
         assert "@example.org" not in run["output"]
+    token = share["Authorization"].removeprefix("Bearer ")
+    assert token.startswith("hms_")
+    stored = sup.all_bytes(tmp_path)
+    assert token.encode() not in stored  # the share token is kept only as a hash
+    assert token[4:].encode() not in stored
+    assert VAULT_MARK.encode() not in stored
 
 
 def test_share_link_holders_see_only_their_own_runs(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@
     test_run_text_sealing_binds_room_run_and_field,
     test_run_prompt_output_and_error_are_sealed_at_rest,
     test_a_moved_sealed_field_is_refused, test_revoked_room_runs_keep_metadata_only,
+    test_rows_left_in_clear_are_sealed_once_the_room_opens,
     test_room_closed_under_a_running_run_stores_no_output; artifacts:
     test_artifacts_sealed.py (all); vault items:
     test_api_rooms.py::test_vault_data_restart_property; credentials and share tokens hashed:
@@ -63,8 +64,10 @@
 #28 sweep-broken deletes by default: test_api_basics.py::test_postgres_only_and_legacy_routes
     (the server defaults to a dry run)
 #29 retention keeps prompt, usage and attestation forever: test_expired_runs_lose_their_payload
-#30 pinned rooms from the CLI: not applicable to these parts (hmctl room creation and the
-    room request model; audited with the room and client items)
+#30 pinned rooms from the CLI: not in these parts (hmctl and the manifest); the CLI takes
+    ``room create --trust-mode pinned --allowed-compose HASH`` and refuses pinned without a
+    hash with a hint: hmctl
+    tests/test_room_cli.py::test_room_create_options_reach_the_signed_manifest
 #31 scope policy name mismatch, empty policy passes rows through: the policy reaches the
     scope agent through the bridge inputs under the one name ``policy``
     (test_agents.py::test_llm_scope_agent_and_its_fallback sees it in the scope model's prompt),
@@ -87,6 +90,7 @@ from hivemind_rooms.pipeline import (
     is_sealed_text,
     open_run_text,
     scrub_expired_runs,
+    seal_clear_runs,
     seal_run_text,
     write_agent_dir,
 )
@@ -233,6 +237,35 @@ def test_revoked_room_runs_keep_metadata_only(tmp_path: Path) -> None:
         assert gone.json()["payload_sealed"] is True
         assert (gone.json()["prompt"], gone.json()["output"]) == (None, None)
         assert PROMPT_MARK not in gone.text
+
+
+def test_rows_left_in_clear_are_sealed_once_the_room_opens(tmp_path: Path) -> None:
+    legacy = {"prompt": PROMPT_MARK, "output": f"answer {VAULT_MARK}", "error": None}
+    with rs.client(tmp_path) as c:
+        t = sup.new_tenant(c)
+        rs.seed(c, t["api_key"])
+        owner = sup.auth(t["api_key"])
+        room = rs.make_room(c, t, mediator=None)
+        run = rs.ask(c, room, t["api_key"], "a question")
+        store = _store(c, t)
+        store.file.execute(  # as an earlier version stored it
+            "UPDATE _hivemind_query_runs SET prompt = ?, output = ?, error = ? WHERE run_id = ?",
+            (*legacy.values(), run["run_id"]),
+        )
+    with rs.client(tmp_path) as c:  # a restart: the room key is not open, nothing is sealed
+        services = c.app.state.services
+        assert seal_clear_runs(services) == 0
+        assert _store(c, t).get_run(run["run_id"])["output"] == legacy["output"]
+        assert c.post(f"/v1/rooms/{room['room_id']}/open", headers=owner).status_code == 200
+        assert seal_clear_runs(services) in (0, 1)  # 0 if the engine's own sweep came first
+        assert seal_clear_runs(services) == 0
+        row = _store(c, t).get_run(run["run_id"])
+        assert is_sealed_text(row["prompt"])
+        assert is_sealed_text(row["output"])
+        assert row["error"] is None
+        opened = c.get(f"/v1/runs/{run['run_id']}", headers=owner).json()
+        assert (opened["prompt"], opened["output"]) == (legacy["prompt"], legacy["output"])
+        assert VAULT_MARK not in json.dumps(row)
 
 
 SLOW_QUERY = """import time

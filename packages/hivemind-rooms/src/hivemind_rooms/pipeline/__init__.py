@@ -21,6 +21,7 @@ from ._fields import (
     SEALED_FIELDS,
     is_sealed_text,
     open_run_text,
+    seal_clear_runs,
     seal_run_text,
     sealed_fields,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "recover_interrupted",
     "scrub_expired_runs",
     "seal_artifact",
+    "seal_clear_runs",
     "seal_run_text",
     "sealed_artifact_names",
     "sealed_artifact_path",

@@ -40,7 +40,7 @@ from ..scope import ScopeCompileError, ScopeLimits, extract_scope_fn
 from ..vault import KeyScope, VaultLocked
 from ._artifacts import SealedArtifactSink, sweep_sealed_artifacts
 from ._config import EngineConfig
-from ._fields import ROOM_CLOSED, seal_run_text
+from ._fields import ROOM_CLOSED, seal_clear_runs, seal_run_text
 from ._mode import scope_mode
 from ._plan import RunPlan
 from ._record import finish_run, mark_running, scrub_expired_runs
@@ -137,7 +137,9 @@ class RunEngine:
         """Apply retention now, then every hour or half the shorter retention.
 
         Expired (and any unsealed) artifacts are deleted; expired finished runs
-        lose their payload (:func:`scrub_expired_runs`).
+        lose their payload (:func:`scrub_expired_runs`); run text an earlier
+        version stored in clear is sealed once its room is open
+        (:func:`seal_clear_runs`).
         """
         config = self.config
         shortest = min(config.artifact_retention_s, config.run_retention_s)
@@ -149,6 +151,7 @@ class RunEngine:
             await trio.to_thread.run_sync(
                 scrub_expired_runs, self.services, config.run_retention_s, self.services.clock()
             )
+            await trio.to_thread.run_sync(seal_clear_runs, self.services)
             await trio.sleep(interval)
 
     async def _guarded(self, limiter: trio.CapacityLimiter, plan: RunPlan) -> None:

@@ -15,7 +15,9 @@ in any way, fails with the vault's opaque
 Text without the prefix is stored in clear on purpose and only for messages
 the service writes itself and that carry nothing of the room (a run failed
 by a restart, a full queue, a room closed under a running run, the receipt
-of an agent upload): they are written where no room key is at hand.
+of an agent upload): they are written where no room key is at hand. Rows a
+version before sealing left in clear are sealed by :func:`seal_clear_runs`
+(the engine's sweep) as soon as their room key is open in the process.
 
 The run attestation is signed over the plaintext before it is sealed (its
 prompt and output hashes stay verifiable against the opened text), and
@@ -31,13 +33,14 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ..credentials import Rng
-from ..vault import KeyScope, SecretKey, VaultDecryptError, open_blob, seal_blob
+from ..vault import KeyScope, SecretKey, VaultDecryptError, VaultLocked, open_blob, seal_blob
 
 __all__ = [
     "ROOM_CLOSED",
     "SEALED_FIELDS",
     "is_sealed_text",
     "open_run_text",
+    "seal_clear_runs",
     "seal_run_text",
     "sealed_fields",
 ]
@@ -96,3 +99,50 @@ def open_run_text(key: SecretKey, scope: KeyScope, run_id: str, field: str, stor
 def sealed_fields(row: Mapping[str, Any]) -> list[str]:
     """The fields of a stored run row that are sealed."""
     return [f for f in SEALED_FIELDS if is_sealed_text(row.get(f))]
+
+
+def seal_clear_runs(services: Any) -> int:
+    """Seal the clear prompt, output and error of finished runs whose room key is open.
+
+    Rows of rooms not open in this process are left for a later sweep.
+
+    Returns:
+        The number of runs sealed.
+    """
+    count = 0
+    for tenant in services.storage.control.list_tenants():
+        store = services.storage.tenant(tenant["id"])
+        for row in store.file.query(_CLEAR_ROWS):
+            count += _seal_row(services, store, str(tenant["id"]), row)
+    return count
+
+
+_CLEAR_ROWS: Final = (
+    "SELECT run_id, room_id, prompt, output, error FROM _hivemind_query_runs "
+    "WHERE room_id IS NOT NULL AND status IN ('completed', 'failed') AND ("
+    + " OR ".join(f"({f} IS NOT NULL AND {f} NOT LIKE '{_PREFIX}%')" for f in SEALED_FIELDS)
+    + ")"
+)
+
+
+def _seal_row(services: Any, store: Any, tenant_id: str, row: Mapping[str, Any]) -> int:
+    scope = KeyScope.room(tenant_id, str(row["room_id"]))
+    try:
+        key = services.keyring.get(scope)
+    except VaultLocked:
+        return 0
+    run_id = str(row["run_id"])
+    fields = {
+        f: seal_run_text(key, scope, run_id, f, str(row[f]))
+        for f in SEALED_FIELDS
+        if row[f] is not None and not is_sealed_text(row[f])
+    }
+    sets = ", ".join(f"{f} = ?" for f in fields)
+    # compare-and-set: a row changed meanwhile (scrubbed) is left alone
+    same = " AND ".join(f"{f} = ?" for f in fields)
+    return int(
+        store.file.execute(
+            f"UPDATE _hivemind_query_runs SET {sets} WHERE run_id = ? AND {same}",
+            (*fields.values(), run_id, *(row[f] for f in fields)),
+        )
+    )

@@ -1,6 +1,8 @@
 """Hub side of the trio adapter: accept websocket upgrades and run channels.
 
-``serve_hive`` listens with trio-websocket. For every upgrade request it parses
+``serve_hive`` listens on trio TCP (or TLS) listeners and speaks the websocket
+protocol itself (``_wsserver``: one task per connection, no reader task, so
+an idle satellite costs little). For every upgrade request it parses
 the ``?authorization=`` credential, asks the owner's ``authenticate`` callback
 for the connection's ``HubSettings`` (None means unknown client: the request
 is rejected before any HELLO is sent), runs a ``HiveChannel`` and hands the
@@ -15,10 +17,9 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import final
+from typing import Any, final
 
 import trio
-from trio_websocket import WebSocketRequest, serve_websocket
 
 from .._auth import Authorization, authorization_from_target
 from .._connection import Connection
@@ -27,7 +28,8 @@ from .._noise import derive_psk
 from .._settings import HubSettings
 from .._state import Role
 from ._channel import ChannelClosed, ChannelLimits, HiveChannel
-from ._transport import FrameTransport, TrioWebSocketTransport
+from ._transport import FrameTransport
+from ._wsserver import UPGRADE_TIMEOUT, Upgrade, read_upgrade
 
 log = logging.getLogger("hivemind_proto.trio.server")
 
@@ -102,34 +104,37 @@ async def serve_hive(
     limits = limits or ServerLimits()
     slots = trio.Semaphore(limits.max_connections)
 
-    async def on_request(request: WebSocketRequest) -> None:
+    async def on_stream(stream: trio.abc.Stream) -> None:
         try:
-            slots.acquire_nowait()
-        except trio.WouldBlock:
-            await request.reject(503, body=b"hub at capacity")
-            return
-        try:
-            await _accept(request, authenticate, handler, rng, limits, psk_deriver)
+            with trio.move_on_after(UPGRADE_TIMEOUT):
+                upgrade = await read_upgrade(stream)
+            if upgrade is None:
+                return
+            try:
+                slots.acquire_nowait()
+            except trio.WouldBlock:
+                await upgrade.reject(503, b"hub at capacity")
+                return
+            try:
+                await _accept(upgrade, authenticate, handler, rng, limits, psk_deriver)
+            finally:
+                slots.release()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
         finally:
-            slots.release()
+            await trio.aclose_forcefully(stream)
 
+    listeners: list[trio.SocketListener] = await trio.open_tcp_listeners(port, host=host)
+    served: list[trio.abc.Listener[Any]] = list(listeners)
+    if ssl_context is not None:
+        served = [trio.SSLListener(lst, ssl_context, https_compatible=True) for lst in listeners]
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(
-            lambda task_status: serve_websocket(
-                on_request,
-                host,
-                port,
-                ssl_context,
-                handler_nursery=nursery,
-                max_message_size=limits.max_message_bytes,
-                task_status=task_status,
-            )
-        )
-        task_status.started(server.port)
+        await nursery.start(trio.serve_listeners, on_stream, served)
+        task_status.started(listeners[0].socket.getsockname()[1])
 
 
 async def _accept(
-    request: WebSocketRequest,
+    upgrade: Upgrade,
     authenticate: Authenticate,
     handler: Handler,
     rng: Callable[[int], bytes],
@@ -137,16 +142,15 @@ async def _accept(
     psk_deriver: Callable[[str, str], bytes],
 ) -> None:
     try:
-        authorization = authorization_from_target(request.path)
+        authorization = authorization_from_target(upgrade.target)
     except RemoteProtocolError:
-        await _refuse(request, "invalid authorization")
+        await _refuse(upgrade, "invalid authorization", limits.max_message_bytes)
         return
     settings = await authenticate(authorization)
     if settings is None:
-        await _refuse(request, "invalid access key")
+        await _refuse(upgrade, "invalid access key", limits.max_message_bytes)
         return
-    ws = await request.accept()
-    transport = TrioWebSocketTransport(ws)
+    transport = await upgrade.accept(limits.max_message_bytes)
     await run_hub_session(
         transport,
         settings,
@@ -158,12 +162,11 @@ async def _accept(
     )
 
 
-async def _refuse(request: WebSocketRequest, reason: str) -> None:
+async def _refuse(upgrade: Upgrade, reason: str, max_message_bytes: int) -> None:
     """Accept only to close with 1008, so the client learns why it was refused.
 
     Our satellites treat 1008 as final; released 0.4.x clients still reconnect,
     with a growing delay.
     """
-    ws = await request.accept()
-    with trio.move_on_after(5):
-        await ws.aclose(CloseCode.POLICY_VIOLATION, reason)
+    ws = await upgrade.accept(max_message_bytes)
+    await ws.aclose(CloseCode.POLICY_VIOLATION, reason)

@@ -35,7 +35,7 @@
 #18 SQL read-only-ness by parsing over a shared privileged connection:
     test_bridge.py::test_allowed_reads, test_bridge.py::test_refused_statements_are_opaque,
     test_bridge.py::test_runaway_query_is_interrupted (read-only connection + engine authorizer)
-#19 scope_fn isolation without OS limits:
+#19 scope_fn isolation without OS limits: test_scope_function_is_bounded_by_os_limits,
     test_scope.py::test_worker_refuses_network_files_and_processes_even_past_the_rules,
     test_scope.py::test_endless_loop_is_killed_and_denied
 #20 agents share one network with the core: test_runner_sandbox.py::test_no_network,
@@ -84,6 +84,7 @@ import time
 from pathlib import Path
 
 import pytest
+import trio
 from hivemind_rooms.attestation import text_hash
 from hivemind_rooms.pipeline import (
     ROOM_CLOSED,
@@ -94,6 +95,7 @@ from hivemind_rooms.pipeline import (
     seal_run_text,
     write_agent_dir,
 )
+from hivemind_rooms.scope import ScopeLimits, apply_scope
 from hivemind_rooms.vault import KeyScope, VaultDecryptError, new_secret_key
 
 _spec = importlib.util.spec_from_file_location(
@@ -430,6 +432,29 @@ def test_scope_stage_runs_sql_over_the_allowlist_only(tmp_path: Path) -> None:
         assert run["usage"]["stages"]["scope"]["tool_call_counts"]["execute_sql"] == 2
         assert "Lisbon" in run["output"]
         assert "CANARY-OTHER-TABLE" not in run["output"]
+
+
+# -- #19 scope function OS limits ---------------------------------------------------------
+
+
+def body(lines: str) -> str:
+    return "def scope(sql, params, rows):\n" + "\n".join("    " + x for x in lines.splitlines())
+
+
+async def test_scope_function_is_bounded_by_os_limits() -> None:
+    spin = body("n = 0\nwhile True:\n    n = n + 1")
+    started = time.monotonic()
+    # the wall clock would allow 60 s: the worker's own CPU rlimit stops it first
+    with trio.fail_after(90):
+        decision = await apply_scope(spin, "", [], [], limits=ScopeLimits(timeout_s=60, cpu_s=1))
+    assert not decision.allow
+    assert time.monotonic() - started < 20
+    hog = body("x = 'a' * 200_000_000\nreturn {'allow': True, 'rows': [{'n': len(x)}]}")
+    roomy = await apply_scope(hog, "", [], [], limits=ScopeLimits(timeout_s=60, memory_mb=1024))
+    assert roomy.allow  # the same function fits a larger limit
+    assert roomy.rows == [{"n": 200_000_000}]
+    decision = await apply_scope(hog, "", [], [], limits=ScopeLimits(timeout_s=60, memory_mb=128))
+    assert not decision.allow  # the address-space rlimit refuses the allocation
 
 
 # -- #23 room keys and many tenants ---------------------------------------------------

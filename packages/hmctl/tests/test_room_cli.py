@@ -67,12 +67,11 @@ def test_boolean_environment_switches_are_strict(world, monkeypatch):
     assert "HIVEMIND_TRUST_ALL must be 1/true/yes or 0/false/no" in result.stderr
     monkeypatch.setenv("HIVEMIND_TRUST_ALL", "0")
     world.trust_dev_root()
-    world.tenant("alice")
     # "0" means off: the first-use compose-hash question is asked and, unanswered, refused
-    refused = world.run("trust", "attest")
+    refused = world.run("trust", "attest", "--service", world.url)
     assert refused.exit_code == 9
     monkeypatch.setenv("HIVEMIND_TRUST_ALL", "yes")
-    assert world.json("trust", "attest")["decision"] == "tofu"
+    assert world.json("trust", "attest", "--service", world.url)["decision"] == "tofu"
 
 
 # -- billing ----------------------------------------------------------------------
@@ -88,7 +87,7 @@ def test_signup_credit_codes_and_balance(world):
     unanswered = world.run(*signup)  # first use of the service: nobody approved its hash
     assert unanswered.exit_code == 9
     admin = ["--service", world.url, "--admin-key", sup.ADMIN]
-    assert world.json("admin", "tenants", "list", *admin)["tenants"] == []
+    assert world.json("-y", "admin", "tenants", "list", *admin)["tenants"] == []
     created = world.json("-y", *signup)
     assert created["api_key"].startswith("hmk_")
     assert world.json("--profile", "carol", "whoami")["tenant_id"] == created["tenant_id"]
@@ -531,14 +530,13 @@ def test_dev_attestation_for_a_remote_service_is_refused(ready):
 
 
 def test_dev_attestation_needs_a_trusted_root(world):
-    world.tenant("alice")
-    result = world.run("-y", "trust", "attest")
+    result = world.run("-y", "trust", "attest", "--service", world.url)
     assert result.exit_code == 9
     assert "no trusted dev attestation root" in result.stderr
     assert "hmctl trust dev-root add" in result.stderr
     world.ok("trust", "dev-root", "add", "--data-dir", str(world.server.settings.data_dir))
     assert world.json("trust", "dev-root", "list")["dev_roots"] == [world.server.dev_root()]
-    assert world.json("-y", "trust", "attest")["label"] == "unattested"
+    assert world.json("-y", "trust", "attest", "--service", world.url)["label"] == "unattested"
     world.ok("trust", "dev-root", "remove", world.server.dev_root())
     assert world.json("trust", "dev-root", "list")["dev_roots"] == []
     assert world.run("trust", "dev-root", "add", "not-a-key").exit_code == 2
@@ -623,6 +621,7 @@ def test_agents_commands(ready):
 
 
 def test_admin_commands(world):
+    world.trust_service()
     admin = ["--service", world.url, "--admin-key", sup.ADMIN]
     created = world.json("admin", "tenants", "create", "dave", *admin)
     assert (
@@ -659,6 +658,7 @@ def test_admin_commands(world):
 
 
 def test_admin_key_from_environment_and_admin_profile(world, monkeypatch):
+    world.trust_service()
     monkeypatch.setenv("HIVEMIND_ADMIN_KEY", sup.ADMIN)
     assert world.json("admin", "tenants", "list", "--service", world.url)["tenants"] == []
     monkeypatch.delenv("HIVEMIND_ADMIN_KEY")
@@ -825,16 +825,15 @@ def test_oversized_answers_are_not_read_to_the_end(ready):
 
 def test_trust_hash_pins_exactly_one_compose_hash(world, monkeypatch):
     world.trust_dev_root()
-    world.tenant("alice")
     monkeypatch.setenv("HIVEMIND_TRUST_HASH", "ab" * 32)
-    wrong = world.run("trust", "attest")
+    wrong = world.run("trust", "attest", "--service", world.url)
     assert wrong.exit_code == 9
     assert "HIVEMIND_TRUST_HASH" in wrong.stderr
     assert world.json("trust", "show")["services"] == {}
     live = wrong.stderr.split("runs compose hash ")[1].split(",")[0]
     assert len(live) == 64
     monkeypatch.setenv("HIVEMIND_TRUST_HASH", live)
-    assert world.json("trust", "attest")["compose_hash"] == live
+    assert world.json("trust", "attest", "--service", world.url)["compose_hash"] == live
 
 
 def test_replayed_or_edited_attestation_is_invalid(ready):
@@ -1027,3 +1026,12 @@ def test_profile_show_masks_the_key(ready):
         assert key not in shown.stdout + shown.stderr, args
     full = ready.json("--profile", "alice", "profile", "show", "--show-key")
     assert full["api_key"] == key
+
+
+def test_a_participants_model_is_expected_on_the_query_stage_only():
+    """The service keeps the operator's scope and mediator models for participants."""
+    from hmctl._cmd_room import _pinned_models
+
+    assert _pinned_models("m", owner=True) == {"scope": "m", "query": "m", "mediator": "m"}
+    assert _pinned_models("m", owner=False) == {"query": "m"}
+    assert _pinned_models(None, owner=False) == {}

@@ -54,7 +54,6 @@ from .client import (
     upload_and_run,
     verify_room,
     verify_run,
-    verify_service,
     wait_for_run,
 )
 
@@ -95,13 +94,14 @@ def _owner_target(opts: RoomOptions, ref: str) -> RoomTarget:
 
 def _verify(ctx: click.Context, target: RoomTarget) -> VerifiedRoom:
     opts = options(ctx)
-    with target.api() as api:
+    with opts.open(target) as api:
         return verify_room(
             api,
             opts.state,
             opts.trust(runtime(ctx)),
             room_id=target.room_id,
             owner_pubkey_b64=target.owner_pubkey_b64,
+            service=opts.verified(target.service),
         )
 
 
@@ -275,10 +275,10 @@ def room_create(ctx: click.Context, scope: str, **o: Any) -> None:
     )
     owner_key = opts.state.owner_key(profile.name, create=True)
     assert owner_key is not None
-    with RoomApi(profile.service, profile.api_key) as api:
+    with opts.api() as api:
         live = None
         if spec.trust_mode == "owner_approved" and not spec.allowed_composes:
-            verified = verify_service(api, opts.state, opts.trust(rt))
+            verified = opts.verified(profile.service)
             live = verified.attestation.compose_hash if verified.attestation else None
         result = create_room(api, owner_key, spec, live_compose_hash=live)
     data = {
@@ -319,7 +319,7 @@ def room_invite(ctx: click.Context, room_ref: str, quiet: bool) -> None:
     """Mint a new invite link for one more participant (owner only)."""
     rt, opts = runtime(ctx), options(ctx)
     target = _owner_target(opts, room_ref)
-    with target.api() as api:
+    with opts.open(target) as api:
         result = api.request("POST", f"/v1/rooms/{target.room_id}/invites")
     data = {"room_id": result["room_id"], "token_id": result["token_id"], "link": result["link"]}
     if quiet and not rt.json_output:
@@ -574,7 +574,7 @@ def room_ask(ctx: click.Context, room_ref: str, question: str, **o: Any) -> None
         provider=o["provider"],
     )
     deadline = 3 * o["timeout"] + 120
-    with target.api() as api:
+    with opts.open(target) as api:
         query_view = None
         if o["agent_path"]:
             archive = pack_agent(Path(o["agent_path"]))
@@ -589,7 +589,7 @@ def room_ask(ctx: click.Context, room_ref: str, question: str, **o: Any) -> None
             run = wait_for_run(api, run_id, deadline_seconds=deadline, on_progress=progress.update)
         if query_view is None and verified.manifest["query"]["mode"] != "fixed":
             query_view = _query_agent_view(api, str(run.get("agent_id") or ""))
-        pinned = dict.fromkeys(("scope", "query", "mediator"), o["model"]) if o["model"] else {}
+        pinned = _pinned_models(o["model"], owner=target.access == "owner")
         failed = run.get("status") == "failed"
         if failed and not run.get("attestation"):
             raise RunFailed(
@@ -689,7 +689,7 @@ def room_add_data(
     metadata = _parse_meta(meta)
     target = _owner_target(opts, room_ref)
     _verify(ctx, target)
-    with target.api() as api:
+    with opts.open(target) as api:
         item = api.request(
             "POST", f"/v1/rooms/{target.room_id}/data", json={"text": content, "metadata": metadata}
         )
@@ -711,7 +711,7 @@ def room_data(ctx: click.Context, room_ref: str, show_text: bool) -> None:
     """List the room's vault items (owner)."""
     rt, opts = runtime(ctx), options(ctx)
     target = _owner_target(opts, room_ref)
-    with target.api() as api:
+    with opts.open(target) as api:
         items = api.get(f"/v1/rooms/{target.room_id}/data")["items"]
     if not show_text:
         items = [{k: v for k, v in i.items() if k != "text"} for i in items]
@@ -802,7 +802,7 @@ def room_trust(
     key = opts.state.owner_key(profile.name)
     assert key is not None
     envelope = sign_trust_update(verified.manifest, key, mode=mode, allowed_composes=allowed)
-    with target.api() as api:
+    with opts.open(target) as api:
         result = api.request(
             "POST", f"/v1/rooms/{target.room_id}/trust", json={"envelope": envelope}
         )
@@ -830,8 +830,8 @@ def _verify_for_trust(ctx: click.Context, target: RoomTarget) -> VerifiedRoom:
     """Verify the service and the signature, but not room trust: fixing it is the point."""
     opts = options(ctx)
     trust = opts.trust(runtime(ctx))
-    with target.api() as api:
-        service = verify_service(api, opts.state, trust)
+    service = opts.verified(target.service)
+    with opts.open(target) as api:
         quiet = dataclasses.replace(trust, skip_attestations=True, notify=lambda text: None)
         signed = verify_room(
             api, opts.state, quiet, room_id=target.room_id, owner_pubkey_b64=target.owner_pubkey_b64
@@ -856,7 +856,7 @@ def room_delete(ctx: click.Context, room_ref: str) -> None:
     target = _owner_target(opts, room_ref)
     if not opts.yes:
         click.confirm(f"Revoke room {target.room_id} and all its invites?", abort=True, err=True)
-    with target.api() as api:
+    with opts.open(target) as api:
         result = _revoke(api, target.room_id)
     rt.emit(
         result,
@@ -934,3 +934,14 @@ def room_prune(
     rt.emit(data, human)
     if errors:
         ctx.exit(1)
+
+
+def _pinned_models(model: str | None, *, owner: bool) -> dict[str, str]:
+    """The stage models a run must attest to after ``--model``.
+
+    The owner's model applies to every stage; a participant's reaches the
+    query stage only (the scope and mediator keep the operator's model).
+    """
+    if not model:
+        return {}
+    return dict.fromkeys(("scope", "query", "mediator") if owner else ("query",), model)

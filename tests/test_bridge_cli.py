@@ -52,9 +52,9 @@ async def test_room_ask_via_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
                                      allowed_types=list(ROOM_TYPES), can_escalate=True)  # fmt: skip
                 root = demo.dev_policy(tmp_path / "rooms").dev_roots
                 steps = [
-                    ("--profile", "p", "init", "--service", base, "--api-key",
-                     sample["payer_key"]),
                     ("trust", "dev-root", "add", next(iter(root))),
+                    ("-y", "--profile", "p", "init", "--service", base, "--api-key",
+                     sample["payer_key"]),
                     ("--profile", "p", "--json", "room", "ask", sample["link"],
                      demo.SAMPLE_QUESTION, "--via-hub", f"ws://127.0.0.1:{hub.port}",
                      "--access-key", key, "--password", password),

@@ -90,6 +90,7 @@ class World:
         self.server = server
         self.runner = runner
         self.url = server.url
+        self.trusted = False
 
     def run(self, *args: str, input: str | None = None) -> Result:
         from hmctl import cli
@@ -104,8 +105,20 @@ class World:
     def json(self, *args: str) -> Any:
         return json.loads(self.ok("--json", *args).stdout)
 
+    def trust_service(self) -> None:
+        """Trust the service's dev root and approve its compose hash (a fresh quote)."""
+        self.trust_dev_root()
+        self.ok("-y", "trust", "attest", "--service", self.url)
+        self.trusted = True
+
     def tenant(self, name: str) -> str:
-        """Create a tenant, save it as profile ``name``; return its key."""
+        """Create a tenant, save it as profile ``name``; return its key.
+
+        The service is trusted first (:meth:`trust_service`, once): the admin
+        key and the tenant key go only to a verified service.
+        """
+        if not self.trusted:
+            self.trust_service()
         key = self.ok(
             "admin",
             "tenants",
@@ -177,8 +190,7 @@ def world(room_env: Path) -> Iterator[World]:
 @pytest.fixture
 def ready(world: World) -> World:
     """Alice (owner) and Bob (participant) set up; the dev root trusted."""
-    world.trust_dev_root()
+    world.trust_service()
     world.tenant("alice")
     world.tenant("bob")
-    world.ok("-y", "trust", "attest")
     return world

@@ -102,16 +102,24 @@ def test_up_starts_hub_and_rooms_and_saves_an_admin_profile(room_env):
     try:
         rooms_line = proc.wait_for("Room service:")
         hub_line = proc.wait_for("Hub")
+        attest_hint = proc.wait_for("trust attest")
         proc.wait_for("Ready.")
         rooms_url = rooms_line.split()[2]
         assert rooms_url.startswith("http://127.0.0.1:")
         assert hub_line.startswith(("Hub:          ws://127.0.0.1:", "Hub: not available"))
         w = Cli()
+        # the admin key goes to the service only once its compose hash is approved
+        early = w.run("--profile", "local-admin", "admin", "tenants", "create", "alice")
+        assert early.exit_code == 9
+        assert "hmctl -y trust attest --service" in early.stderr
+        # up trusted its own dev root, so the attestation verifies (hash approved with -y)
+        argv = attest_hint.split()
+        assert argv[:4] == ["hmctl", "-y", "trust", "attest"]
+        assert w.json(*argv[1:])["platform"] == "dev"
         created = w.json("--profile", "local-admin", "admin", "tenants", "create", "alice")
         assert created["api_key"].startswith("hmk_")
         w.ok("--profile", "alice", "init", "--service", rooms_url, "--api-key", created["api_key"])
-        # up trusted its own dev root, so the attestation verifies (hash approved with -y)
-        assert w.json("--profile", "alice", "-y", "trust", "attest")["platform"] == "dev"
+        assert w.json("--profile", "alice", "whoami")["name"] == "alice"
     finally:
         assert proc.interrupt() == 0
 

@@ -10,7 +10,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ._room_base import RoomCommand, RoomGroup, json_option, kv_table, options, runtime
+from ._room_base import (
+    RoomCommand,
+    RoomGroup,
+    RoomOptions,
+    json_option,
+    kv_table,
+    options,
+    runtime,
+)
 from .client import (
     AccessRefused,
     LocalState,
@@ -56,10 +64,15 @@ def _detect_role(service: str, key: str) -> tuple[str, dict[str, Any]]:
 @json_option
 @click.pass_context
 def init(ctx: click.Context, service: str, api_key: str) -> None:
-    """Save a profile for a room service after checking the key against it."""
+    """Save a profile for a room service after checking the key against it.
+
+    The service's attestation is verified first (fresh nonce, approved compose
+    hash); the key is sent only to a verified service.
+    """
     rt, opts = runtime(ctx), options(ctx)
     state = opts.state
     name = opts.profile_name()
+    opts.verified(service)
     role, health = _detect_role(service, api_key)
     profile = Profile(name=name, service=service.rstrip("/"), api_key=api_key, role=role)
     state.save_profile(profile)
@@ -288,7 +301,13 @@ def _check(checks: list[dict[str, str]], name: str, status: str, detail: str) ->
     checks.append({"name": name, "status": status, "detail": detail})
 
 
-def _doctor_service(checks: list[dict[str, str]], profile: Profile) -> None:
+def _doctor_service(checks: list[dict[str, str]], profile: Profile, opts: RoomOptions) -> None:
+    try:
+        verified = opts.verified(profile.service)
+    except RoomClientError as exc:
+        _check(checks, "service attestation", "FAIL", f"{exc.message}; {exc.hint}")
+        return
+    _check(checks, "service attestation", "OK", f"{verified.label} ({verified.decision})")
     with RoomApi(profile.service, profile.api_key) as api:
         try:
             if profile.role == "admin":
@@ -322,13 +341,14 @@ def _doctor_room(
     state: LocalState = opts.state
     try:
         target = resolve_target(state, profile, room)
-        with target.api() as api:
+        with opts.open(target) as api:
             verified = verify_room(
                 api,
                 state,
                 opts.trust(rt),
                 room_id=target.room_id,
                 owner_pubkey_b64=target.owner_pubkey_b64,
+                service=opts.verified(target.service),
             )
     except RoomClientError as exc:
         _check(checks, "room", "FAIL", exc.message)
@@ -376,7 +396,7 @@ def doctor(ctx: click.Context, room: str | None) -> None:
             "OK" if profile.api_key else "FAIL",
             "present" if profile.api_key else "missing",
         )
-        _doctor_service(checks, profile)
+        _doctor_service(checks, profile, opts)
     if room:
         _doctor_room(ctx, checks, profile, room)
 

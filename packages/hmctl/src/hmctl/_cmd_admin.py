@@ -2,7 +2,8 @@
 
 Every command takes ``--service`` and ``--admin-key`` (environment
 ``HIVEMIND_ADMIN_KEY``); without them the active profile is used when its
-role is ``admin``.
+role is ``admin``. The admin key goes to the service only after its
+attestation verified (fresh nonce, approved compose hash).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def admin_options(func: F) -> F:
 
 
 def admin_api(ctx: click.Context) -> RoomApi:
-    """A client carrying the admin key."""
+    """A client carrying the admin key, made once the service is verified."""
     service = ctx.meta.get(f"{_META}.service")
     key = ctx.meta.get(f"{_META}.admin_key")
     profile = options(ctx).maybe_profile()
@@ -68,6 +69,7 @@ def admin_api(ctx: click.Context) -> RoomApi:
             "no admin service or key",
             hint="pass --service URL and --admin-key KEY (or HIVEMIND_ADMIN_KEY)",
         )
+    options(ctx).verified(service)
     return RoomApi(service, key)
 
 

@@ -165,7 +165,7 @@ def _runs_api(ctx: click.Context, room: str | None) -> Any:
     opts = options(ctx)
     if room:
         target = resolve_target(opts.state, opts.maybe_profile(), room)
-        return target.api()
+        return opts.open(target)
     return opts.api()
 
 

@@ -160,7 +160,8 @@ def _next_steps(
     if hub_url:
         _say(rt, f"Hub:          {hub_url}")
     _say(rt, f"Admin profile '{profile}' saved; dev root trusted: {root}")
-    _say(rt, "Next, in another terminal:")
+    _say(rt, "Next, in another terminal (verify the service before any key is sent to it):")
+    _say(rt, f"  hmctl -y trust attest --service {rooms_url}")
     _say(rt, f"  KEY=$(hmctl --profile {profile} admin tenants create alice -q)")
     _say(rt, f'  hmctl --profile alice init --service {rooms_url} --api-key "$KEY"')
     _say(rt, "  hmctl --profile alice room create ./agents/default-scope --name demo --no-llm")

@@ -91,7 +91,7 @@ def share_show(ctx: click.Context, room_ref: str) -> None:
     """Whether the room has a share link, and its prefix (the text is never shown again)."""
     rt = runtime(ctx)
     target = _owner_target(options(ctx), room_ref)
-    with target.api() as api:
+    with options(ctx).open(target) as api:
         data = _view(api.get(f"/v1/rooms/{target.room_id}/share-link"))
     note = _once_note(target.room_id) if data["enabled"] else ""
     _emit(rt, data, False, note)
@@ -110,7 +110,7 @@ def share_create(ctx: click.Context, room_ref: str, quiet: bool) -> None:
     """
     rt = runtime(ctx)
     target = _owner_target(options(ctx), room_ref)
-    with target.api() as api:
+    with options(ctx).open(target) as api:
         answer = api.request("POST", f"/v1/rooms/{target.room_id}/share-link")
     data = _view(answer, created=bool(answer.get("link")))
     note = (
@@ -130,7 +130,7 @@ def share_rotate(ctx: click.Context, room_ref: str, quiet: bool) -> None:
     """Replace the share link with a new one; the old link stops working at once."""
     rt = runtime(ctx)
     target = _owner_target(options(ctx), room_ref)
-    with target.api() as api:
+    with options(ctx).open(target) as api:
         data = _view(api.request("POST", f"/v1/rooms/{target.room_id}/share-link/rotate"))
     _emit(rt, data, quiet, "The previous share link no longer works.")
 
@@ -145,6 +145,6 @@ def share_disable(ctx: click.Context, room_ref: str) -> None:
     target = _owner_target(opts, room_ref)
     if not opts.yes:
         click.confirm(f"Disable the share link of {target.room_id}?", abort=True, err=True)
-    with target.api() as api:
+    with options(ctx).open(target) as api:
         data = _view(api.request("DELETE", f"/v1/rooms/{target.room_id}/share-link"))
     _emit(rt, data, False, "Holders of the share link can no longer reach the room.")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import click
@@ -57,12 +57,15 @@ from .client import (
     Profile,
     RoomApi,
     RoomClientError,
+    RoomTarget,
     RunFailed,
     RunsUnavailable,
     RunTimeout,
+    ServiceGate,
     TrustOptions,
     TrustRefused,
     UsageProblem,
+    VerifiedService,
 )
 
 __all__ = [
@@ -200,12 +203,20 @@ class RoomOptions:
         yes: ``-y``: approve compose hashes and confirmations without asking.
         skip_attestations: ``--dangerously-skip-attestations``.
         allow_dev: ``--allow-dev-attestation``.
+        runtime: the invocation's output helpers (notices, prompts).
+
+    Every client this object hands out that carries a credential (:meth:`api`,
+    :meth:`open`) is made only after :meth:`verified` passed for its service:
+    one :class:`~hmctl.client.ServiceGate` per invocation, so a command that
+    makes several requests verifies its service once.
     """
 
     profile: str | None = None
     yes: bool = False
     skip_attestations: bool = False
     allow_dev: bool = False
+    runtime: Runtime | None = field(default=None, repr=False)
+    _gate: ServiceGate | None = field(default=None, repr=False)
 
     @property
     def state(self) -> LocalState:
@@ -227,10 +238,28 @@ class RoomOptions:
         except UsageProblem:
             return None
 
+    def verified(self, service: str) -> VerifiedService:
+        """Verify ``service`` (step 1, fresh nonce) before a key goes to it.
+
+        Raises:
+            TrustRefused: refused by the trust policy (exit code 9).
+            AttestationInvalid: the attestation did not verify (exit code 11).
+            NetworkFailure: the service could not be reached (exit code 8).
+        """
+        if self._gate is None:
+            self._gate = ServiceGate(self.state, self.trust(self.runtime or Runtime()))
+        return self._gate.check(service)
+
     def api(self, *, timeout: float = 30.0) -> RoomApi:
-        """A client for the profile's service, with its key."""
+        """A client for the profile's service, with its key (the service verified first)."""
         profile = self.load_profile()
+        self.verified(profile.service)
         return RoomApi(profile.service, profile.api_key, timeout=timeout)
+
+    def open(self, target: RoomTarget, *, timeout: float = 30.0) -> RoomApi:
+        """A client for a room target, with its credentials (the service verified first)."""
+        self.verified(target.service)
+        return target.api(timeout=timeout)
 
     def trust(self, rt: Runtime) -> TrustOptions:
         """Trust options for verification, with an interactive prompt on a TTY."""
@@ -263,6 +292,7 @@ def options(ctx: click.Context) -> RoomOptions:
             yes=env_flag("HIVEMIND_TRUST_ALL"),
             skip_attestations=env_flag("HIVEMIND_NO_TRUST_CHECK"),
             allow_dev=env_flag("HIVEMIND_ALLOW_DEV_ATTESTATION"),
+            runtime=get_runtime(ctx),
         )
         ctx.meta[_META_KEY] = found
     return found

@@ -44,6 +44,7 @@ from .runs import (
 )
 from .state import LocalState, Profile, acceptance_key, atomic_write, state_dir
 from .verify import (
+    ServiceGate,
     TrustOptions,
     VerifiedRoom,
     VerifiedService,
@@ -72,6 +73,7 @@ __all__ = [
     "RunTimeout",
     "RunsUnavailable",
     "ServiceError",
+    "ServiceGate",
     "TrustOptions",
     "TrustRefused",
     "UsageProblem",

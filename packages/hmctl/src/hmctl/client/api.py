@@ -5,7 +5,9 @@ Every method is one request; non-2xx answers raise the matching
 :class:`NetworkFailure`. The bearer and the payer key are sent as headers and
 never appear in messages or reprs. The payer key (a tenant's own ``hmk_``) goes
 only with the run routes that bill or show runs, never with the attestation
-and room routes a participant calls before the service is verified.
+and room routes a participant calls before the service is verified. The
+bearer never goes with ``GET /v1/attestation`` (a public route): verifying a
+service sends it no credential.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ _MAX_ARCHIVE = 50 * 1024 * 1024
 _SDK_NAME = "hivemind_agent.py"
 # the routes that read X-Hivemind-Api-Key: run submission, agent upload into a room, run reads
 _PAYER_ROUTE = re.compile(r"/v1/(?:runs(?:/[^?#]*)?|rooms/[^/?#]+/(?:runs|query-agents))")
+_PUBLIC_ROUTES = frozenset({"/v1/attestation", "/v1/healthz"})
 _SKIP = frozenset({"__pycache__", ".git", ".venv", "node_modules"})
 _STATUS_CLASSES: dict[int, type[ServiceError]] = {
     401: AccessRefused,
@@ -127,8 +130,7 @@ class RoomApi:
         self.service = service.rstrip("/")
         self.max_response_bytes = max_response_bytes
         headers = {"Accept": "application/json", "User-Agent": "hmctl"}
-        if bearer:
-            headers["Authorization"] = f"Bearer {bearer}"
+        self._bearer = bearer
         self._payer_key = payer_key
         self._client = httpx.Client(
             base_url=self.service, headers=headers, timeout=timeout, transport=transport
@@ -167,6 +169,8 @@ class RoomApi:
             NetworkFailure: connection refused, DNS failure, timeout.
             ServiceError: (or a subclass) a non-2xx answer.
         """
+        if self._bearer and path not in _PUBLIC_ROUTES:
+            headers = {**(headers or {}), "Authorization": f"Bearer {self._bearer}"}
         if self._payer_key and _PAYER_ROUTE.fullmatch(path):
             headers = {**(headers or {}), "X-Hivemind-Api-Key": self._payer_key}
         try:

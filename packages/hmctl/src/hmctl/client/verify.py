@@ -22,6 +22,13 @@ After a run, the signed run attestation must be signed by the run-signer
 key bound in the verified quote and match every value the client knows:
 room, manifest hash, compose hash, platform, each stage's agent and digest,
 the hash of the prompt it sent, of the output it received and the run id.
+
+No credential goes to a service before step 1 passed: a :class:`ServiceGate`
+checks the service (the attestation request itself carries no key) and only
+then may a caller send an ``hmk_``, an admin key or a room token. The gate
+remembers the outcome per service URL for its own lifetime (one CLI
+invocation) and re-verifies when the trust store no longer approves the
+compose hash it saw, so one command does not fetch a fresh quote per request.
 """
 
 from __future__ import annotations
@@ -51,12 +58,14 @@ from .api import RoomApi
 from .errors import (
     AttestationInvalid,
     NetworkFailure,
+    RoomClientError,
     ServiceError,
     TrustRefused,
 )
 from .state import LocalState, acceptance_key
 
 __all__ = [
+    "ServiceGate",
     "TrustOptions",
     "VerifiedRoom",
     "VerifiedService",
@@ -246,6 +255,75 @@ def verify_service(api: RoomApi, state: LocalState, opts: TrustOptions) -> Verif
     return VerifiedService(service, verified, decision, document=doc)
 
 
+def _gate_hint(exc: RoomClientError, url: str) -> str:
+    """What to do when the gate refused: the check's own hint, then how to trust."""
+    if isinstance(exc, NetworkFailure):
+        return exc.hint
+    attest = f"hmctl -y trust attest --service {url}"
+    if "trust dev-root add" in exc.hint:
+        return f"{exc.hint}; then approve its compose hash: {attest}"
+    if "HIVEMIND_TRUST_HASH" in exc.hint:
+        return f"{exc.hint}; or check and approve it first: {attest}"
+    first = f"{exc.hint}; " if exc.hint else ""
+    return (
+        f"{first}trust the service first: hmctl trust dev-root add KEY (or --data-dir DIR) "
+        f"for a development service, then {attest}"
+    )
+
+
+@final
+class ServiceGate:
+    """Verifies a service before any credential is sent to it.
+
+    Args:
+        state: the local state (trust store, dev roots).
+        opts: trust options (the dev-root model and approval rules of step 1).
+        transport: an httpx transport for the attestation requests (tests).
+
+    ``check(url)`` runs step 1 with a fresh nonce over a connection that
+    carries no key, and returns the :class:`VerifiedService`; later checks of
+    the same URL reuse it while the trust store still approves its compose
+    hash (and still trusts a dev root, for a dev attestation).
+    """
+
+    def __init__(self, state: LocalState, opts: TrustOptions, *, transport: Any = None) -> None:
+        self._state = state
+        self._opts = opts
+        self._transport = transport
+        self._seen: dict[str, VerifiedService] = {}
+
+    def _still_trusted(self, verified: VerifiedService) -> bool:
+        att = verified.attestation
+        if att is None:
+            return self._opts.skip_attestations
+        record = self._state.trusted_service(verified.service) or {}
+        if record.get("approved_compose_hash") != att.compose_hash:
+            return False
+        return att.platform != "dev" or bool(self._state.dev_roots())
+
+    def check(self, service: str) -> VerifiedService:
+        """Verify ``service`` (or reuse this gate's earlier outcome for it).
+
+        Raises:
+            TrustRefused: refused by the trust policy (exit code 9 in the CLI).
+            AttestationInvalid: the attestation did not verify (exit code 11).
+            NetworkFailure: the service could not be reached or checked.
+        """
+        url = service.rstrip("/")
+        known = self._seen.get(url)
+        if known is not None and self._still_trusted(known):
+            return known
+        try:
+            with RoomApi(url, transport=self._transport) as api:
+                verified = verify_service(api, self._state, self._opts)
+        except (TrustRefused, AttestationInvalid, NetworkFailure) as exc:
+            raise type(exc)(
+                f"{exc.message} (no key was sent to {url})", hint=_gate_hint(exc, url)
+            ) from None
+        self._seen[url] = verified
+        return verified
+
+
 def verify_room(
     api: RoomApi,
     state: LocalState,
@@ -253,6 +331,7 @@ def verify_room(
     *,
     room_id: str,
     owner_pubkey_b64: str,
+    service: VerifiedService | None = None,
 ) -> VerifiedRoom:
     """Verify the service, then the room's signed manifest and room trust (steps 1-2).
 
@@ -262,12 +341,15 @@ def verify_room(
         opts: trust options.
         room_id: the room asked for.
         owner_pubkey_b64: the owner key from the invite link (or the owner's own key).
+        service: the outcome of step 1 for ``api.service`` when the caller already
+            has it (e.g. from a :class:`ServiceGate`); None verifies it now.
 
     Raises:
         AttestationInvalid: the envelope does not verify or names another room.
         TrustRefused: the room's trust mode does not admit the live compose hash.
     """
-    service = verify_service(api, state, opts)
+    if service is None or service.service != api.service:
+        service = verify_service(api, state, opts)
     response = api.room_attest(room_id)
     room = response.get("room") if isinstance(response, dict) else None
     envelope = room.get("envelope") if isinstance(room, dict) else None

@@ -64,23 +64,30 @@ Paths are relative to ``packages/``; a bare test name lives in this module.
     --reproduce starts from an unverified bundle. Fixed: ``signup`` verifies the
     service (fresh nonce, approved compose hash) before a key is made:
     hmctl/tests/test_room_cli.py::test_signup_credit_codes_and_balance;
+    every command that sends a key (``init``, the ``admin`` commands, ``balance``,
+    ``whoami``, ``redeem-credit``, ``agents``, ``room``) passes one service gate
+    first, and the attestation request carries no key:
+    hmctl/tests/test_room_gate.py::test_untrusted_dev_root_gets_no_key,
+    test_unapproved_compose_hash_gets_no_key, test_one_invocation_verifies_its_service_once;
+    the README walkthrough trusts the service first:
+    hmctl/tests/test_room_walkthrough.py::test_readme_walkthrough_runs_verbatim;
     ``trust attest --raw/--reproduce`` show and rebuild the very document that
     answered the nonce: hmctl/tests/test_room_cli.py::test_trust_attest_reproduces_the_dev_compose;
     a compose hash is only ever approved from a verified fresh quote (there is no
     ``trust approve``): hmctl/tests/test_room_cli.py::test_trust_hash_pins_exactly_one_compose_hash.
-    NOT fixed: ``init`` and the ``admin`` commands (like ``balance``, ``whoami``,
-    ``redeem-credit``) send their key without first verifying the service's
-    attestation; gating them changes the documented first-run order (README
-    walkthrough, ``hmctl up`` hints) and callers outside these packages.
 #34 profile files world-readable, keys printed: hmctl/tests/test_room_cli.py::
     test_state_files_are_private_and_profiles_switch, test_profile_show_masks_the_key.
     Not applicable: there is no ``admin hashes`` (no Ethereum key, no ``cast``).
 #35 the profile key goes to whatever service a link names, and before verification:
     hmctl/tests/test_room_cli.py::test_link_to_another_service_never_gets_the_profile_key,
     hmctl/tests/test_room_cli.py::test_payer_key_goes_only_with_run_routes_after_verification
-#36 the eval runner skips strict attestation. Not fixed: ``hmctl eval`` passes no
-    trust-skipping flag (it drives the HTTP API as the operator), but it does not
-    verify the service attestation or the runs' signed attestations either.
+#36 the eval runner skips strict attestation: ``hmctl eval`` verifies the service
+    (fresh nonce) before its admin key goes out and each run's signed attestation
+    with ``room ask``'s own checks; a run that does not verify fails its scenario:
+    hivemind-rooms/tests/test_eval.py::
+    test_a_run_whose_attestation_does_not_verify_fails_its_scenario,
+    test_an_unverified_service_gets_no_key_and_no_scenario,
+    test_hmctl_eval_refuses_an_unverified_service
 #37 no rate limit on signup and attestation: test_fresh_quotes_are_rate_limited_over_http,
     hivemind-rooms/tests/test_api_basics.py::test_signup_is_rate_limited,
     hivemind-rooms/tests/test_attestation_service.py::test_fresh_quotes_are_rate_limited

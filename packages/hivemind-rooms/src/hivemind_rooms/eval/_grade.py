@@ -23,7 +23,10 @@ _TABLE_SEPARATOR = re.compile(r"^\|(\s*:?-{3,}:?\s*\|)+\s*$", re.MULTILINE)
 @final
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    """One failed check: ``dimension`` (leakage, shape, latency, tools, budget, status)."""
+    """One failed check.
+
+    ``dimension`` is leakage, shape, latency, tools, budget, status or attestation.
+    """
 
     dimension: str
     severity: str

@@ -5,6 +5,16 @@ for a live service, or Starlette's ``TestClient`` for an in-process app) and
 the operator's admin key: each scenario provisions its own tenant, tables,
 agents (packed from the ``agents/`` directory with the shared SDK), vault
 items and room, then asks as the owner and polls the run to its end.
+
+Theory of operation (attestation): a :class:`Verifier` is required. Before
+the first request that carries a key, ``check_service`` verifies the service
+(a fresh nonce, the caller's trust rules); if it fails, nothing is sent and
+:class:`VerificationError` propagates. After each run ends, ``check_run``
+verifies its signed run attestation against what the harness knows (room,
+owner key, the exact prompt, the output received); a failure is a critical
+``attestation`` finding, so the scenario fails however good its output looks.
+The harness holds no verification code of its own: the client that asks
+rooms for real (``hmctl``) supplies it, so the eval checks what users check.
 """
 
 from __future__ import annotations
@@ -13,20 +23,69 @@ import dataclasses
 import importlib.util
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, final
+from typing import Any, Protocol, final
 
 from ..credentials import new_room_id
 from ..manifest import OwnerKey, build_manifest, sign_manifest
 from ._grade import Finding, grade_run
 from ._scenarios import Scenario
 
-__all__ = ["EvalError", "ScenarioResult", "dumps_report", "run_scenarios", "summary_table"]
+__all__ = [
+    "EvalError",
+    "ScenarioResult",
+    "VerificationError",
+    "Verifier",
+    "dumps_report",
+    "run_scenarios",
+    "summary_table",
+]
+
+_FINAL = ("completed", "failed")
 
 
 class EvalError(RuntimeError):
     """The service refused a setup step (the message names which)."""
+
+
+class VerificationError(EvalError):
+    """The service's attestation or a run's signed attestation did not verify."""
+
+
+class Verifier(Protocol):
+    """Checks the service before any key is sent, and every run's attestation."""
+
+    def check_service(self) -> str:
+        """Verify the service with a fresh nonce; return its label (e.g. ``attested``).
+
+        Raises:
+            VerificationError: the service did not verify.
+        """
+        ...
+
+    def check_run(
+        self,
+        run: Mapping[str, Any],
+        *,
+        room_id: str,
+        owner_pubkey_b64: str,
+        bearer: str,
+        prompt: str,
+    ) -> None:
+        """Verify a finished run's signed attestation.
+
+        Args:
+            run: the run object (``GET /v1/runs/{id}``).
+            room_id: the room asked.
+            owner_pubkey_b64: the key the room's manifest was signed with.
+            bearer: the owner's key (to read the room's attestation view).
+            prompt: the exact question sent.
+
+        Raises:
+            VerificationError: the attestation is missing or does not match.
+        """
+        ...
 
 
 @final
@@ -44,6 +103,7 @@ class ScenarioResult:
     cost_micro_usd: int
     tool_calls: dict[str, dict[str, int]]
     run_id: str
+    attestation: str = "not checked"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -68,8 +128,9 @@ def _ok(response: Any, step: str) -> Any:
 
 
 class _Session:
-    def __init__(self, client: Any, admin_key: str, agents_dir: Path) -> None:
+    def __init__(self, client: Any, admin_key: str, agents_dir: Path, verifier: Verifier) -> None:
         self.client, self.admin, self.agents_dir = client, admin_key, agents_dir
+        self.verifier = verifier
         self.pack = _pack_module(agents_dir)
 
     def auth(self, key: str) -> dict[str, str]:
@@ -134,7 +195,21 @@ class _Session:
         )
         run_id = _ok(r, "run submission")["run_id"]
         run = self._wait(run_id, key, poll, timeout, clock)
-        return _result(s, run, clock() - started)
+        duration = clock() - started
+        if run["status"] not in _FINAL:
+            return _result(s, run, duration, "run did not finish", [])
+        try:
+            self.verifier.check_run(
+                run,
+                room_id=room["room_id"],
+                owner_pubkey_b64=owner.public_key_b64(),
+                bearer=key,
+                prompt=s.query,
+            )
+        except VerificationError as exc:
+            failed = Finding("attestation", "critical", f"run attestation not verified: {exc}")
+            return _result(s, run, duration, "failed", [failed])
+        return _result(s, run, duration, "verified", [])
 
     def _wait(
         self, run_id: str, key: str, poll: float, timeout: float, clock: Callable[[], float]
@@ -147,8 +222,10 @@ class _Session:
             time.sleep(poll)
 
 
-def _result(s: Scenario, run: dict[str, Any], duration: float) -> ScenarioResult:
-    findings = grade_run(s, run, duration)
+def _result(
+    s: Scenario, run: dict[str, Any], duration: float, attestation: str, first: list[Finding]
+) -> ScenarioResult:
+    findings = first + grade_run(s, run, duration)
     usage = run.get("usage") or {}
     stages = usage.get("stages") or {}
     return ScenarioResult(
@@ -162,6 +239,7 @@ def _result(s: Scenario, run: dict[str, Any], duration: float) -> ScenarioResult
         cost_micro_usd=int(run.get("billing_cost_micro_usd") or 0),
         tool_calls={k: dict(v.get("tool_call_counts") or {}) for k, v in stages.items()},
         run_id=str(run["run_id"]),
+        attestation=attestation,
     )
 
 
@@ -171,29 +249,43 @@ def run_scenarios(
     *,
     admin_key: str,
     agents_dir: Path,
+    verifier: Verifier,
     poll_s: float = 0.1,
     timeout_s: float = 600.0,
     clock: Callable[[], float] = time.monotonic,
 ) -> list[ScenarioResult]:
-    """Run and grade every scenario, one after the other.
+    """Verify the service, then run and grade every scenario, one after the other.
+
+    Args:
+        client: an HTTP client of the service (``get``/``post``).
+        scenarios: what to run.
+        admin_key: the operator's key (sent only after the service verified).
+        agents_dir: the ``agents/`` directory (agents and ``pack.py``).
+        verifier: checks the service first and each run's signed attestation.
+        poll_s: seconds between run status polls.
+        timeout_s: how long one run may take.
+        clock: monotonic seconds.
 
     Raises:
+        VerificationError: the service did not verify (nothing was sent).
         EvalError: a setup step was refused (bad admin key, missing agent...).
     """
-    session = _Session(client, admin_key, agents_dir)
+    verifier.check_service()
+    session = _Session(client, admin_key, agents_dir, verifier)
     return [session.run(s, poll_s, timeout_s, clock) for s in scenarios]
 
 
 def summary_table(results: Iterable[ScenarioResult]) -> list[list[str]]:
     """Rows of the summary table (header first): one row per scenario, never an average."""
-    rows = [
-        ["scenario", "result", "status", "seconds", "llm calls", "tokens", "cost µ$", "findings"]
-    ]
+    rows = [[
+        "scenario", "result", "status", "attestation", "seconds", "llm calls", "tokens",
+        "cost µ$", "findings",
+    ]]  # fmt: skip
     for r in results:
         worst = "critical" if any(f.severity == "critical" for f in r.findings) else "fail"
         verdict = "pass" if r.passed else f"{worst}:{len(r.findings)}"
         rows.append([
-            r.scenario, verdict, r.status, f"{r.duration_s:.2f}", str(r.llm_calls),
+            r.scenario, verdict, r.status, r.attestation, f"{r.duration_s:.2f}", str(r.llm_calls),
             str(r.total_tokens), str(r.cost_micro_usd), "; ".join(f.message for f in r.findings),
         ])  # fmt: skip
     return rows

@@ -113,7 +113,12 @@ def tenants_create(ctx: click.Context, name: str, allow_duplicate_name: bool, qu
                 ]
             )
         )
-        c.print("Send the tenant this line (the key is not shown again):", markup=False)
+        c.print(
+            "Send the tenant these lines (the key is not shown again); the first verifies "
+            "the service before the key goes to it:",
+            markup=False,
+        )
+        c.print(f"hmctl trust attest --service {service}", markup=False, soft_wrap=True)
         c.print(
             f"hmctl --profile {name} init --service {service} --api-key {created['api_key']}",
             markup=False,

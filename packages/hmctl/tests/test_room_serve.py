@@ -97,6 +97,25 @@ def test_rooms_serve_refuses_a_public_bind_without_admin_key(world):
     assert "HIVEMIND_ADMIN_KEY" in result.stderr
 
 
+def test_rooms_serve_takes_host_and_port_from_the_environment(room_env, monkeypatch):
+    from hmctl._cmd_serve import _settings
+
+    monkeypatch.setenv("HIVEMIND_HOST", "::1")
+    monkeypatch.setenv("HIVEMIND_PORT", "8123")
+    from_env = _settings(None, None, room_env / "d", None)
+    assert (from_env.host, from_env.port) == ("::1", 8123)
+    given = _settings("127.0.0.1", 0, room_env / "d", None)
+    assert (given.host, given.port) == ("127.0.0.1", 0)  # options win
+
+
+def test_a_public_host_from_the_environment_needs_an_admin_key(world, monkeypatch):
+    monkeypatch.setenv("HIVEMIND_HOST", "0.0.0.0")
+    monkeypatch.delenv("HIVEMIND_ADMIN_KEY", raising=False)
+    refused = world.run("rooms", "serve", "--port", "0")
+    assert refused.exit_code == 2
+    assert "refusing to listen on 0.0.0.0" in refused.stderr
+
+
 def test_up_starts_hub_and_rooms_and_saves_an_admin_profile(room_env):
     proc = Process("up", "--rooms-port", "0", "--hub-port", "0", "--data-dir", str(room_env / "d"))
     try:

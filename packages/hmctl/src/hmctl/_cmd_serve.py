@@ -37,12 +37,19 @@ def default_data_dir() -> Path:
     return Path(base) / "hivemind-rooms"
 
 
-def _settings(host: str, port: int, data_dir: Path | None, admin_key: str | None) -> Settings:
+def _settings(
+    host: str | None, port: int | None, data_dir: Path | None, admin_key: str | None
+) -> Settings:
+    """The service settings: ``HIVEMIND_*`` variables, then the options given."""
     try:
         base = Settings.from_env()
         data = data_dir or default_data_dir()
         data.mkdir(mode=0o700, parents=True, exist_ok=True)
-        values: dict[str, Any] = {"host": host, "port": port, "data_dir": data}
+        values: dict[str, Any] = {"data_dir": data}
+        if host is not None:
+            values["host"] = host
+        if port is not None:
+            values["port"] = port
         if admin_key is not None:
             values["admin_key"] = admin_key
         settings = dataclasses.replace(base, **values)
@@ -50,7 +57,7 @@ def _settings(host: str, port: int, data_dir: Path | None, admin_key: str | None
         raise InvalidValueError(str(exc)) from None
     if not settings.is_loopback and not settings.admin_key:
         raise InvalidValueError(
-            f"refusing to listen on {host}: a non-loopback bind requires an admin key\n"
+            f"refusing to listen on {settings.host}: a non-loopback bind requires an admin key\n"
             "hint: set HIVEMIND_ADMIN_KEY (at least 16 characters)"
         )
     return settings
@@ -91,9 +98,12 @@ def rooms() -> None:
 
 
 @rooms.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Bind address.")
+@click.option("--host", default=None, help="Bind address (default: HIVEMIND_HOST, else 127.0.0.1).")
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=8100, show_default=True, help="Port (0: any)."
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Port, 0 for any (default: HIVEMIND_PORT, else 8100).",
 )
 @click.option(
     "--data-dir",
@@ -102,7 +112,9 @@ def rooms() -> None:
     help="Databases and dev keys (default: $XDG_DATA_HOME/hivemind-rooms).",
 )
 @click.pass_context
-def rooms_serve(ctx: click.Context, host: str, port: int, data_dir: Path | None) -> None:
+def rooms_serve(
+    ctx: click.Context, host: str | None, port: int | None, data_dir: Path | None
+) -> None:
     """Serve the room service until interrupted (settings from HIVEMIND_* variables).
 
     Binding to anything but loopback requires HIVEMIND_ADMIN_KEY.
@@ -172,9 +184,8 @@ def _next_steps(
 @click.option(
     "--rooms-port",
     type=click.IntRange(0, 65535),
-    default=8100,
-    show_default=True,
-    help="Room service port (0: any).",
+    default=None,
+    help="Room service port, 0 for any (default: HIVEMIND_PORT, else 8100).",
 )
 @click.option(
     "--hub-port",
@@ -197,7 +208,11 @@ def _next_steps(
 )
 @click.pass_context
 def up(
-    ctx: click.Context, rooms_port: int, hub_port: int, data_dir: Path | None, admin_profile: str
+    ctx: click.Context,
+    rooms_port: int | None,
+    hub_port: int,
+    data_dir: Path | None,
+    admin_profile: str,
 ) -> None:
     """Run a hub and a room service on loopback in one process, with embedded defaults.
 

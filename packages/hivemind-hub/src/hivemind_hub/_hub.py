@@ -89,7 +89,7 @@ class PeerLink(Protocol):
         ...
 
 
-@dataclass
+@dataclass(slots=True)
 class LiveLink:
     """One registered connection."""
 

@@ -134,6 +134,7 @@ class HiveChannel:
         "_reading",
         "_space",
         "_transport",
+        "_writer_scope",
         "_writing",
         "close_code",
         "close_reason",
@@ -166,6 +167,8 @@ class HiveChannel:
         self._outbox: deque[Frame] | None = None
         self._out_closed = False
         self._writing = False
+        #: The running writer's scope, cancelled by ``end``.
+        self._writer_scope: trio.CancelScope | None = None
         #: Set (then dropped) when the writer frees room in the outbox.
         self._space: trio.Event | None = None
         #: Events of the last frame read, not yet handed to the owner.
@@ -205,8 +208,9 @@ class HiveChannel:
     async def open(self, nursery: trio.Nursery) -> None:
         """Run the handshake in the calling task; writers run in ``nursery``.
 
-        ``nursery`` must outlive the session; call ``end`` when the session
-        is over (``closed`` is also set when the peer goes away).
+        ``nursery`` must outlive the session (it may be shared by many);
+        call ``end`` when the session is over, which also stops its writer
+        (``closed`` is also set when the peer goes away).
 
         Raises:
             ChannelClosed: the connection closed before it was ready.
@@ -226,6 +230,8 @@ class HiveChannel:
         """Mark the session over: nothing more is read or queued; sets ``closed``."""
         self._ended = True
         self._close_outbox()
+        if self._writer_scope is not None:
+            self._writer_scope.cancel()
         self.closed.set()
 
     def send_nowait(self, message: HiveMessage) -> bool:
@@ -302,7 +308,10 @@ class HiveChannel:
                 raise
             finally:
                 self._reading = False
-        return self._events.popleft()
+        event = self._events.popleft()
+        if not self._events:
+            self._events = None
+        return event
 
     async def aclose(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Close the websocket with ``code``."""
@@ -379,28 +388,36 @@ class HiveChannel:
         return True
 
     async def _writer(self) -> None:
-        try:
-            while self._outbox:
-                frame = self._outbox.popleft()
-                self._wake_senders()
-                if self._overflowed:
-                    break
-                try:
-                    with trio.fail_after(self.limits.send_timeout):
-                        await self._transport.send(frame)
-                except trio.TooSlowError:
-                    self._mark_slow()
-                    break
-                except TransportClosed:
-                    self._close_outbox()
-                    break
-        finally:
-            self._writing = False
-            if not self._outbox:
-                self._outbox = None
-        if self._overflowed:
-            self._close_outbox()
-            await self._transport.aclose(CloseCode.TRY_AGAIN_LATER, "slow consumer")
+        with trio.CancelScope() as scope:
+            self._writer_scope = scope
+            if self._ended:
+                scope.cancel()
+            try:
+                await self._drain()
+            finally:
+                self._writing = False
+                self._writer_scope = None
+                if not self._outbox:
+                    self._outbox = None
+            if self._overflowed:
+                self._close_outbox()
+                await self._transport.aclose(CloseCode.TRY_AGAIN_LATER, "slow consumer")
+
+    async def _drain(self) -> None:
+        while self._outbox:
+            frame = self._outbox.popleft()
+            self._wake_senders()
+            if self._overflowed:
+                return
+            try:
+                with trio.fail_after(self.limits.send_timeout):
+                    await self._transport.send(frame)
+            except trio.TooSlowError:
+                self._mark_slow()
+                return
+            except TransportClosed:
+                self._close_outbox()
+                return
 
     def _wake_senders(self) -> None:
         if self._space is not None:

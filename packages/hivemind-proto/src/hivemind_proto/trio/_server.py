@@ -62,27 +62,43 @@ async def run_hub_session(
     rng: Callable[[int], bytes],
     limits: ChannelLimits,
     psk_deriver: Callable[[str, str], bytes] = derive_psk,
+    nursery: trio.Nursery | None = None,
 ) -> HiveChannel:
     """Run one hub-side session over an accepted transport until it closes.
+
+    The handshake and the ``handler`` run in the calling task; the channel's
+    writer runs in ``nursery`` (one that outlives the session, such as the
+    server's; by default one opened for this session).
 
     ``psk_deriver`` computes a Noise PSK the settings do not hold; it runs in
     a worker thread behind ``HANDSHAKE_THREADS`` (a hub passes a cache here).
     """
     conn = Connection(Role.HUB, settings, rng=rng, psk_deriver=psk_deriver)
     channel = HiveChannel(conn, transport, limits)
-    async with trio.open_nursery() as nursery:
-        try:
-            await channel.open(nursery)
-        except ChannelClosed:
-            return channel
-        try:
-            with contextlib.suppress(ChannelClosed):
-                await handler(channel, authorization)
-        finally:
-            await channel.aclose(channel.close_code or CloseCode.NORMAL)
-            channel.end()
-            nursery.cancel_scope.cancel()
+    if nursery is not None:
+        await _session(channel, authorization, handler, nursery)
+        return channel
+    async with trio.open_nursery() as own:
+        await _session(channel, authorization, handler, own)
+        own.cancel_scope.cancel()
     return channel
+
+
+async def _session(
+    channel: HiveChannel, authorization: Authorization, handler: Handler, nursery: trio.Nursery
+) -> None:
+    try:
+        await channel.open(nursery)
+    except ChannelClosed:
+        return
+    try:
+        with contextlib.suppress(ChannelClosed):
+            await handler(channel, authorization)
+    finally:
+        try:
+            await channel.aclose(channel.close_code or CloseCode.NORMAL)
+        finally:
+            channel.end()
 
 
 async def serve_hive(
@@ -105,6 +121,7 @@ async def serve_hive(
     slots = trio.Semaphore(limits.max_connections)
 
     async def on_stream(stream: trio.abc.Stream) -> None:
+        upgrade = None
         try:
             with trio.move_on_after(UPGRADE_TIMEOUT):
                 upgrade = await read_upgrade(stream)
@@ -116,7 +133,7 @@ async def serve_hive(
                 await upgrade.reject(503, b"hub at capacity")
                 return
             try:
-                await _accept(upgrade, authenticate, handler, rng, limits, psk_deriver)
+                await _accept(upgrade, authenticate, handler, rng, limits, psk_deriver, writers)
             finally:
                 slots.release()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -128,8 +145,8 @@ async def serve_hive(
     served: list[trio.abc.Listener[Any]] = list(listeners)
     if ssl_context is not None:
         served = [trio.SSLListener(lst, ssl_context, https_compatible=True) for lst in listeners]
-    async with trio.open_nursery() as nursery:
-        await nursery.start(trio.serve_listeners, on_stream, served)
+    async with trio.open_nursery() as writers:
+        await writers.start(trio.serve_listeners, on_stream, served)
         task_status.started(listeners[0].socket.getsockname()[1])
 
 
@@ -140,6 +157,7 @@ async def _accept(
     rng: Callable[[int], bytes],
     limits: ServerLimits,
     psk_deriver: Callable[[str, str], bytes],
+    nursery: trio.Nursery,
 ) -> None:
     try:
         authorization = authorization_from_target(upgrade.target)
@@ -159,6 +177,7 @@ async def _accept(
         rng=rng,
         limits=limits.channel,
         psk_deriver=psk_deriver,
+        nursery=nursery,
     )
 
 

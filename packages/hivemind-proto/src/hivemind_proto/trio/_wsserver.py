@@ -53,35 +53,37 @@ _ABNORMAL: Final = 1006
 
 @final
 class Upgrade:
-    """A websocket upgrade request read from ``stream``, to accept or reject."""
+    """A websocket upgrade request read from ``stream``, to accept or reject once."""
 
-    __slots__ = ("_handshake", "request", "stream")
+    __slots__ = ("_handshake", "stream", "target")
 
     def __init__(self, stream: trio.abc.Stream, handshake: H11Handshake, request: Request) -> None:
         self.stream = stream
-        self._handshake = handshake
-        self.request = request
-
-    @property
-    def target(self) -> str:
-        """The request target (path and query)."""
-        return self.request.target
+        #: The request target (path and query).
+        self.target = request.target
+        self._handshake: H11Handshake | None = handshake
 
     async def accept(self, max_message_bytes: int) -> StreamWebSocket:
-        """Switch protocols; return the open websocket."""
-        await self.stream.send_all(self._handshake.send(AcceptConnection()))
-        ws = self._handshake.connection
+        """Switch protocols; return the open websocket (the HTTP side is then dropped)."""
+        handshake = self._take()
+        await self.stream.send_all(handshake.send(AcceptConnection()))
+        ws = handshake.connection
         assert ws is not None
         return StreamWebSocket(self.stream, ws, max_message_bytes)
 
     async def reject(self, status: int, body: bytes) -> None:
         """Answer with an HTTP error instead of upgrading."""
+        handshake = self._take()
         headers = [(b"content-length", str(len(body)).encode())]
-        data = self._handshake.send(
-            RejectConnection(status_code=status, headers=headers, has_body=True)
-        )
-        data += self._handshake.send(RejectData(data=body, body_finished=True))
+        data = handshake.send(RejectConnection(status_code=status, headers=headers, has_body=True))
+        data += handshake.send(RejectData(data=body, body_finished=True))
         await self.stream.send_all(data)
+
+    def _take(self) -> H11Handshake:
+        handshake, self._handshake = self._handshake, None
+        if handshake is None:
+            raise trio.ClosedResourceError("the upgrade was already answered")
+        return handshake
 
 
 async def read_upgrade(stream: trio.abc.Stream) -> Upgrade | None:

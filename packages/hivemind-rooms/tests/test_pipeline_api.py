@@ -420,19 +420,21 @@ def test_scope_mode_table() -> None:
     sealed = AgentRef("x", "d", "d", "sealed", 256, 60, 20)
     custom = AgentRef("abc123", "d", "d", "full", 256, 60, 20)
     cases = [
-        (_plan(), {}, ("fast", "default_fast_path")),
-        (_plan(), {"HIVEMIND_SCOPE_MODE": "rehearsed"}, ("rehearsed", "operator_override")),
-        (_plan(agents={"query": sealed}), {},
+        (_plan(), "", ("fast", "default_fast_path")),
+        (_plan(), "rehearsed", ("rehearsed", "operator_override")),
+        (_plan(agents={"query": sealed}), "",
          ("sealed_conservative", "query_agent_inspection_mode_sealed")),
-        (_plan(vault_items=[{"text": "x"}]), {}, ("rehearsed", "room_vault_items_present")),
-        (_plan(agents={"query": custom}), {}, ("rehearsed", "custom_or_uploaded_query_agent")),
-        (_plan(prompt="write a PDF report"), {}, ("rehearsed", "artifact_or_report_prompt")),
-        (_plan(prompt="pdf", allow_artifacts=False), {}, ("fast", "default_fast_path")),
-        (_plan(policy="must not, unless asked"), {}, ("rehearsed", "complex_policy")),
-        (_plan(policy="x" * 300), {}, ("rehearsed", "complex_policy")),
+        (_plan(vault_items=[{"text": "x"}]), "", ("rehearsed", "room_vault_items_present")),
+        (_plan(agents={"query": custom}), "", ("rehearsed", "custom_or_uploaded_query_agent")),
+        (_plan(prompt="write a PDF report"), "", ("rehearsed", "artifact_or_report_prompt")),
+        (_plan(prompt="pdf", allow_artifacts=False), "", ("fast", "default_fast_path")),
+        (_plan(policy="must not, unless asked"), "", ("rehearsed", "complex_policy")),
+        (_plan(policy="x" * 300), "", ("rehearsed", "complex_policy")),
     ]  # fmt: skip
-    for plan, env, expected in cases:
-        assert scope_mode(plan, env) == expected
+    for plan, override, expected in cases:
+        assert scope_mode(plan, override) == expected
+    with pytest.raises(ValueError, match="scope mode"):
+        scope_mode(_plan(), "fastest")
 
 
 def test_operator_disabled_routes_refuse_before_any_hold(tmp_path: Path) -> None:

@@ -3,10 +3,10 @@
 The source is parsed, not imported: a ``HIVEMIND_*`` name counts when a string
 literal holding exactly that name (directly, or through a module constant
 bound to it) is passed to an environment lookup (``.get``, ``env_int``,
-``env_bool``) or used as a key of an environment built for an agent (a dict
-key or a subscript assignment). Every such literal must be one or the other,
-so a new way of reading the environment makes these tests fail until they
-(and the README) learn it.
+``env_bool``, ``env_choice``) or used as a key of an environment built for an
+agent (a dict key or a subscript assignment). Every such literal must be one
+or the other, so a new way of reading the environment makes these tests fail
+until they (and the README) learn it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 SOURCE = PACKAGE / "src" / "hivemind_rooms"
 README = PACKAGE / "README.md"
 NAME = re.compile(r"HIVEMIND_[A-Z0-9_]*[A-Z0-9]")
-_LOOKUPS = frozenset({"get", "getenv", "env_int", "env_bool"})
+_LOOKUPS = frozenset({"get", "getenv", "env_int", "env_bool", "env_choice"})
 _ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Mult: operator.mul,
     ast.Pow: operator.pow,
@@ -95,7 +95,7 @@ def _scan_call(call: ast.Call, constants: dict[str, str], out: CodeNames) -> Non
     called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
     if called not in _LOOKUPS:
         return
-    position = 1 if called in ("env_int", "env_bool") else 0
+    position = 1 if called in ("env_int", "env_bool", "env_choice") else 0
     if len(call.args) <= position:
         return
     name = _name_of(call.args[position], constants)
@@ -236,9 +236,17 @@ def test_error_codes_agree_with_openapi() -> None:
                     code = part.get("properties", {}).get("error", {}).get("const")
                     if code:
                         codes.setdefault(code, set()).add(f"{status} {method} {path}")
-    assert set(codes) == {"room_sealed", "tenant_sealed", "run_unreadable", "artifact_unreadable"}
+    assert set(codes) == {
+        "room_sealed",
+        "tenant_sealed",
+        "run_unreadable",
+        "artifact_unreadable",
+        "vault_item_unreadable",
+    }
     assert "409 get /v1/runs/{run_id}" in codes["run_unreadable"]
     assert "409 get /v1/runs/{run_id}/artifacts/{filename}" in codes["artifact_unreadable"]
+    assert "409 get /v1/rooms/{room_id}/data" in codes["vault_item_unreadable"]
+    assert "409 post /v1/rooms/{room_id}/runs" in codes["vault_item_unreadable"]
     assert "503 post /v1/rooms/{room_id}/open" in codes["room_sealed"]
     for code in codes:
         assert f"`{code}`" in TEXT, f"README does not explain {code}"

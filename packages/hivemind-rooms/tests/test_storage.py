@@ -18,7 +18,7 @@ def test_files_use_wal_and_foreign_keys(tmp_path: Path) -> None:
     assert versions == [(1,), (2,)]
     conn.close()
     assert storage.control.file.schema_version == 2
-    assert storage.tenant("t_0123456789ab").file.schema_version == 1
+    assert storage.tenant("t_0123456789ab").file.schema_version == 2
     storage.close()
 
 

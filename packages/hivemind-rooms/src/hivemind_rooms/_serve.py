@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from .app import create_app
+from .pipeline import EngineConfig, default_engine
 from .settings import Settings, SettingsError
 from .vault import DEFAULT_KDF, KdfParams
 
@@ -56,6 +58,11 @@ async def serve_rooms(
     Use ``await nursery.start(serve_rooms, settings)`` to learn the bound URLs
     (port 0 picks a free port).
 
+    Every setting is checked before anything is opened or bound: the run
+    engine's ``HIVEMIND_*`` variables are read here, once, and a bad value
+    raises :class:`SettingsError` (naming the variable, the value and what is
+    accepted) directly from this call, never from inside the server's tasks.
+
     Args:
         settings: Service configuration (host, port, admin key...).
         shutdown_trigger: Awaitable whose completion stops the server gracefully.
@@ -64,8 +71,15 @@ async def serve_rooms(
         task_status: Receives the list of bound URLs once listening.
 
     Raises:
-        SettingsError: non-loopback bind without an admin key.
+        SettingsError: a run setting holds an unusable value, or a
+            non-loopback bind has no admin key.
     """
+    engine_config = EngineConfig.from_env()
     config = hypercorn_config(settings)
-    app = create_app(settings, kdf=kdf, attestation=attestation)
+    app = create_app(
+        settings,
+        kdf=kdf,
+        attestation=attestation,
+        run_engine=functools.partial(default_engine, config=engine_config),
+    )
     await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)

@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, final
 
-__all__ = ["Settings", "SettingsError", "env_bool", "env_int"]
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "check_run_settings",
+    "env_bool",
+    "env_choice",
+    "env_int",
+]
 
 _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"0", "false", "no"})
@@ -47,9 +54,22 @@ def env_int(env: Mapping[str, str], name: str, default: int, *, low: int, high: 
     try:
         value = int(raw.strip(), 10)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        raise SettingsError(
+            f"{name} must be an integer between {low} and {high}, got {raw!r}"
+        ) from None
     if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+        raise SettingsError(f"{name} must be between {low} and {high}, got {raw!r}")
+    return value
+
+
+def env_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    """Read one of a fixed set of words (any case); anything else is an error."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return value
 
 
@@ -141,10 +161,16 @@ class Settings:
         Returns:
             The validated settings.
 
+        The run engine's settings (:meth:`EngineConfig.from_env
+        <hivemind_rooms.pipeline.EngineConfig.from_env>`) are checked here
+        too, so that any caller building settings learns of every bad value
+        before it starts a server.
+
         Raises:
             SettingsError: A variable holds an unusable value.
         """
         env = os.environ if env is None else env
+        check_run_settings(env)
         data_dir = env.get("HIVEMIND_DATA_DIR", "").strip() or str(Path.home() / ".hivemind-rooms")
         provider = env.get("HIVEMIND_ATTESTATION_PROVIDER", "").strip().lower() or "dev"
         return cls(
@@ -168,3 +194,15 @@ class Settings:
             ),
             signups_per_minute=env_int(env, "HIVEMIND_SIGNUPS_PER_MINUTE", 30, low=1, high=100_000),
         )
+
+
+def check_run_settings(env: Mapping[str, str] | None = None) -> None:
+    """Parse the run engine's ``HIVEMIND_*`` settings and discard the result.
+
+    Raises:
+        SettingsError: A run setting holds an unusable value.
+    """
+    # Imported here: the pipeline package imports this module for its parsers.
+    from .pipeline._config import EngineConfig
+
+    EngineConfig.from_env(os.environ if env is None else env)

@@ -26,12 +26,21 @@ from ..canonical import b64_encode
 from ..links import LinkError, RoomLink, normalise_service_url
 from ..manifest import ManifestError, invite_constraints, verify_signed_manifest
 from ..tenants import Caller
-from ..vault import KeyScope, key_check_value, new_secret_key, open_item, seal_item, wrap_key
+from ..vault import (
+    KeyScope,
+    SecretKey,
+    VaultDecryptError,
+    key_check_value,
+    new_secret_key,
+    open_item,
+    seal_item,
+    wrap_key,
+)
 from ._errors import ApiError
 from ._seal import room_key, wrap_json
 from ._services import Services
 
-__all__ = ["add_item", "create_room", "list_items", "load_room", "room_object"]
+__all__ = ["add_item", "create_room", "list_items", "load_room", "open_items", "room_object"]
 
 _VIS_TO_MODE = {"inspectable": "full", "sealed": "sealed"}
 
@@ -255,17 +264,37 @@ async def list_items(
         return []
     key = await room_key(services, caller, room)
     scope = KeyScope.room(caller.tenant_id, room["room_id"])
+    opened = open_items(key, scope, rows)
+    return [
+        {
+            "room_id": room["room_id"],
+            "item_id": row["item_id"],
+            "text": item["text"],
+            "metadata": item["metadata"],
+            "created_at": row["created_at"],
+            "size_bytes": row["size_bytes"],
+        }
+        for row, item in zip(rows, opened, strict=True)
+    ]
+
+
+def open_items(key: SecretKey, scope: KeyScope, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Open stored vault items: ``{"item_id", "text", "metadata"}`` each, in order.
+
+    All or nothing: one item that fails authentication (damaged, moved from
+    another item or room) refuses the whole request, so no run ever starts on
+    partial data.
+
+    Raises:
+        ApiError: 409 ``vault_item_unreadable`` (which item or why is not said).
+    """
     items = []
     for row in rows:
-        text, metadata = open_item(key, scope, row["item_id"], bytes(row["ciphertext"]))
-        items.append(
-            {
-                "room_id": room["room_id"],
-                "item_id": row["item_id"],
-                "text": text,
-                "metadata": metadata,
-                "created_at": row["created_at"],
-                "size_bytes": row["size_bytes"],
-            }
-        )
+        try:
+            text, metadata = open_item(key, scope, row["item_id"], bytes(row["ciphertext"]))
+        except (VaultDecryptError, ValueError, KeyError, TypeError):
+            raise ApiError(
+                409, "a stored vault item failed authentication", error="vault_item_unreadable"
+            ) from None
+        items.append({"item_id": row["item_id"], "text": text, "metadata": metadata})
     return items

@@ -42,7 +42,20 @@ _SEALED: dict[tuple[str, str], str] = {
 _UNREADABLE: dict[tuple[str, str], str] = {
     (_RUN, "get"): "run_unreadable",
     (_ARTIFACT, "get"): "artifact_unreadable",
+    ("/v1/rooms/{room_id}/data", "get"): "vault_item_unreadable",
+    ("/v1/rooms/{room_id}/runs", "post"): "vault_item_unreadable",
+    ("/v1/rooms/{room_id}/query-agents", "post"): "vault_item_unreadable",
 }
+# Operations whose 409 may also be a plain conflict without an error code
+# (an idempotency key reused by another caller, a room whose stored envelope
+# fails verification).
+_UNREADABLE_OR_CONFLICT = frozenset(
+    {
+        ("/v1/rooms/{room_id}/data", "get"),
+        ("/v1/rooms/{room_id}/runs", "post"),
+        ("/v1/rooms/{room_id}/query-agents", "post"),
+    }
+)
 _RUN_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     (_RUN, "get"): {"$ref": "#/components/schemas/Run"},
     ("/v1/runs", "get"): {"type": "array", "items": {"$ref": "#/components/schemas/Run"}},
@@ -87,7 +100,13 @@ def _responses(path: str, method: str) -> dict[str, Any]:
     if key in _RUN_BODIES:
         ok = {"application/json": {"schema": _RUN_BODIES[key]}}
     responses: dict[str, Any] = {"200": {"description": "Success", "content": ok}}
-    if key in _UNREADABLE:
+    if key in _UNREADABLE_OR_CONFLICT:
+        responses["409"] = _error(
+            "Stored sealed data failed authentication (the error code says so), or a conflict",
+            _UNREADABLE[key],
+            always=False,
+        )
+    elif key in _UNREADABLE:
         responses["409"] = _error(
             "Stored sealed data failed authentication", _UNREADABLE[key], always=True
         )
@@ -167,7 +186,7 @@ def build_openapi(routes: Iterable[BaseRoute], version: str) -> dict[str, Any]:
                             "type": "string",
                             "description": "Machine-readable code of some refusals: "
                             "room_sealed, tenant_sealed (503), run_unreadable, "
-                            "artifact_unreadable (409)",
+                            "artifact_unreadable, vault_item_unreadable (409)",
                         },
                     },
                 },

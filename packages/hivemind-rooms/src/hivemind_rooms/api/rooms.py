@@ -126,7 +126,13 @@ async def trust(request: Request) -> JSONResponse:
 
 
 async def revoke(request: Request) -> JSONResponse:
-    """``DELETE /v1/rooms/{room_id}``: revoke the room and every invite to it."""
+    """``DELETE /v1/rooms/{room_id}``: revoke the room and every invite to it.
+
+    Revocation is final and destroys the room key: every wrap of it (owner,
+    invites, share link) is deleted and the opened key is dropped from the
+    keyring, so the room's sealed items, run fields and artifacts can never be
+    opened again. Metadata (the room row, run rows and billing) stays.
+    """
     caller = require(request, "owner")
     services = request.app.state.services
     row = core.load_room(services, caller, _room_id(request))

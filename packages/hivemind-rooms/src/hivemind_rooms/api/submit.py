@@ -33,7 +33,7 @@ from ..agents_registry import AgentSpec, read_archive, register_agent
 from ..pipeline import AgentRef, EngineConfig, QueueFull, RunEngine, RunPlan, seal_run_text
 from ..pipeline._record import finish_run
 from ..tenants import Caller
-from ..vault import KeyScope, VaultLocked, open_item, seal_blob
+from ..vault import KeyScope, VaultLocked, seal_blob
 from . import _room_core as core
 from ._auth import require
 from ._body import Field, json_body
@@ -251,12 +251,7 @@ def _vault_items(services: Services, caller: Caller, room: dict[str, Any]) -> li
     if not rows:
         return []
     scope = KeyScope.room(caller.tenant_id, room["room_id"])
-    key = services.keyring.get(scope)
-    items = []
-    for row in rows:
-        text, metadata = open_item(key, scope, row["item_id"], bytes(row["ciphertext"]))
-        items.append({"item_id": row["item_id"], "text": text, "metadata": metadata})
-    return items
+    return core.open_items(services.keyring.get(scope), scope, rows)
 
 
 def _replay(store: Any, caller: Caller, run_id: str, room_id: str) -> JSONResponse | None:

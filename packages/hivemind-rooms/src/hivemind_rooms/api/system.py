@@ -22,8 +22,6 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree
     VERSION = "0.0.0"
 
-ARTIFACT_RETENTION_SECONDS = 86_400
-
 
 async def healthz(request: Request) -> JSONResponse:
     """``GET /v1/healthz``: liveness, no authentication."""
@@ -34,7 +32,9 @@ async def healthz(request: Request) -> JSONResponse:
 async def health(request: Request) -> JSONResponse:
     """``GET /v1/health``: authenticated health (an admin key gets 401).
 
-    An invite's ``table_count`` counts only the tables its room allows.
+    An invite's ``table_count`` counts only the tables its room allows. The
+    retention and the disabled providers and routes are the run engine's
+    configured values (sorted lists).
     """
     caller = require(request, "owner", "query")
     services = request.app.state.services
@@ -44,14 +44,15 @@ async def health(request: Request) -> JSONResponse:
         room = core.load_room(services, caller, caller.room_id)
         allowed = {t.lower() for t in json.loads(room["envelope"])["manifest"]["allowed_tables"]}
         tables = [t for t in tables if t.lower() in allowed]
+    config = request.app.state.runs.config
     return JSONResponse(
         {
             "status": "ok",
             "table_count": len(tables),
             "version": VERSION,
-            "artifact_retention_seconds": ARTIFACT_RETENTION_SECONDS,
-            "disabled_llm_providers": [],
-            "disabled_llm_routes": [],
+            "artifact_retention_seconds": config.artifact_retention_s,
+            "disabled_llm_providers": sorted(config.disabled_providers),
+            "disabled_llm_routes": sorted(config.disabled_routes),
         }
     )
 

@@ -7,9 +7,14 @@ import os
 from collections.abc import Mapping
 from typing import final
 
-from ..settings import env_bool, env_int
+from ..settings import env_bool, env_choice, env_int
 
-__all__ = ["EngineConfig"]
+__all__ = ["RUNNER_CHOICES", "SCOPE_MODES", "EngineConfig"]
+
+RUNNER_CHOICES = ("auto", "docker", "bwrap", "local")
+"""Values of ``HIVEMIND_RUNNER`` (``auto`` and every runner kind)."""
+SCOPE_MODES = ("fast", "rehearsed", "sealed_conservative")
+"""Scope-stage mode hints an operator may force with ``HIVEMIND_SCOPE_MODE``."""
 
 
 def _names(raw: str) -> frozenset[str]:
@@ -37,6 +42,8 @@ class EngineConfig:
             attestation are cleared this many seconds after its last update.
         runner: Preferred runner kind (``docker``, ``bwrap``, ``local``, or ``auto``).
         allow_local_runner: Whether the unsandboxed local runner may be used.
+        scope_mode: The scope-stage mode every run is forced to (one of
+            :data:`SCOPE_MODES`), or empty to let the service choose per run.
         disabled_providers: Providers the operator switched off (lower case).
         disabled_routes: ``provider:model`` pairs the operator switched off (lower case).
     """
@@ -55,6 +62,7 @@ class EngineConfig:
     run_retention_s: int = 30 * 86_400
     runner: str = "auto"
     allow_local_runner: bool = False
+    scope_mode: str = ""
     disabled_providers: frozenset[str] = frozenset()
     disabled_routes: frozenset[str] = frozenset()
 
@@ -65,7 +73,12 @@ class EngineConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineConfig:
-        """Read the configuration from ``HIVEMIND_*`` variables."""
+        """Read and check the configuration from ``HIVEMIND_*`` variables.
+
+        Raises:
+            SettingsError: a variable holds an unusable value (the message
+                names it, the value and what is accepted).
+        """
         env = os.environ if env is None else env
         return cls(
             workers=env_int(env, "HIVEMIND_RUN_WORKERS", 2, low=1, high=64),
@@ -87,8 +100,9 @@ class EngineConfig:
             run_retention_s=env_int(
                 env, "HIVEMIND_RUN_RETENTION_SECONDS", 30 * 86_400, low=1, high=10**9
             ),
-            runner=env.get("HIVEMIND_RUNNER", "").strip().lower() or "auto",
+            runner=env_choice(env, "HIVEMIND_RUNNER", "auto", RUNNER_CHOICES),
             allow_local_runner=env_bool(env, "HIVEMIND_ALLOW_LOCAL_RUNNER", False),
+            scope_mode=env_choice(env, "HIVEMIND_SCOPE_MODE", "", SCOPE_MODES),
             disabled_providers=_names(env.get("HIVEMIND_DISABLED_LLM_PROVIDERS", "")),
             disabled_routes=_names(env.get("HIVEMIND_DISABLED_LLM_ROUTES", "")),
         )

@@ -272,7 +272,7 @@ class _Run:
         self.budgets: dict[str, Budget] = {}
         self.output = ""
         self.error: str | None = None
-        self.scope_mode, self.scope_mode_reason = scope_mode(plan)
+        self.scope_mode, self.scope_mode_reason = scope_mode(plan, engine.config.scope_mode)
         self.stage = "starting"
         self.stage_started_at: float | None = None
 

@@ -8,28 +8,35 @@ a built-in default, an artifact-style prompt, a complex policy.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Final
 
+from ._config import SCOPE_MODES
 from ._plan import RunPlan
 
 __all__ = ["scope_mode"]
 
-_MODES: Final = frozenset({"fast", "rehearsed", "sealed_conservative"})
 _ARTIFACT_WORDS: Final = ("artifact", "attachment", "deep research", "file", "memo", "pdf",
                           "report", "research", "study", "writeup")  # fmt: skip
 _POLICY_WORDS: Final = ("except", "unless", "not allowed", "forbidden", "must not",
                         "only allow", "artifact", "vault", "row-level")  # fmt: skip
 
 
-def scope_mode(plan: RunPlan, env: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """Return ``(mode, reason)`` for a run."""
-    env = os.environ if env is None else env
-    override = env.get("HIVEMIND_SCOPE_MODE", "").strip().lower()
+def scope_mode(plan: RunPlan, override: str = "") -> tuple[str, str]:
+    """Return ``(mode, reason)`` for a run.
+
+    Args:
+        plan: The run.
+        override: The operator's forced mode (``EngineConfig.scope_mode``,
+            checked at start-up), or empty.
+
+    Raises:
+        ValueError: ``override`` is not empty and not a known mode.
+    """
+    if override and override not in SCOPE_MODES:
+        raise ValueError(f"unknown scope mode {override!r}")
     query = plan.agents["query"]
     prompt, policy = plan.prompt.lower(), plan.policy.lower()
-    if override in _MODES:
+    if override:
         return override, "operator_override"
     if query.inspection_mode == "sealed":
         return "sealed_conservative", "query_agent_inspection_mode_sealed"

@@ -3,7 +3,7 @@
 There is no isolation: the agent can read what the service user can read and
 use the network. It exists to develop agents on machines without docker or
 bubblewrap and is refused unless explicitly enabled (``allow_local=True`` or
-``HIVEMIND_ALLOW_LOCAL_RUNNER=1``). It follows the same contract as the
+``HIVEMIND_ALLOW_LOCAL_RUNNER`` set to ``1``/``true``/``yes``). It follows the same contract as the
 sandboxes: the same Dockerfile subset as bwrap, the agent files from a
 verified read-only snapshot, a cleared environment holding only fixed values,
 the Dockerfile's ``ENV`` and the bridge socket path, rlimits and the timeout.
@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
+from ..settings import env_bool
 from ._dockerfile import AGENT_MOUNT
 from ._process import run_bounded
 from ._rlimits import rlimit_argv, rlimits_enforced
@@ -42,8 +43,15 @@ _log = logging.getLogger(__name__)
 
 
 def local_runner_allowed(allow_local: bool = False) -> bool:
-    """True when the caller or ``HIVEMIND_ALLOW_LOCAL_RUNNER=1`` (exactly) enables it."""
-    return allow_local or os.environ.get(ALLOW_LOCAL_ENV, "") == "1"
+    """True when the caller or ``HIVEMIND_ALLOW_LOCAL_RUNNER`` enables it.
+
+    The variable is read like every boolean setting (``1``/``true``/``yes`` or
+    ``0``/``false``/``no``, any case, blank for the default ``false``).
+
+    Raises:
+        SettingsError: the variable holds any other value.
+    """
+    return env_bool(os.environ, ALLOW_LOCAL_ENV, False) or allow_local
 
 
 def _host_path(argument: str, agent_dir: Path) -> str:

@@ -56,6 +56,8 @@ class SqliteFile:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Deleted rows (destroyed key wraps) are overwritten, not left in free pages.
+        conn.execute("PRAGMA secure_delete = ON")
         self._conn = conn
         self._db = Database(conn, execute_plugins=False)
         self._lock = threading.RLock()
@@ -148,6 +150,21 @@ class SqliteFile:
         """
         with self.transaction() as db:
             return db.execute(sql, params).rowcount
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the file and truncate the log.
+
+        Used after destroying secrets, so that their old pages do not linger
+        in the ``-wal`` file. Another connection reading at the same moment
+        can keep the log from being emptied.
+
+        Returns:
+            True when the log was fully copied and truncated.
+        """
+        with self._lock:
+            self._check_open()
+            busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            return int(busy) == 0
 
     def close(self) -> None:
         """Close the connection; later calls raise :class:`StorageError`."""

@@ -272,7 +272,10 @@ class TenantStoreProtocol(Protocol):
         ...
 
     def revoke_room(self, room_id: str, now: float) -> bool:
-        """Mark a live room revoked; False if unknown or already revoked."""
+        """Mark a live room revoked and delete every wrap of its key (final).
+
+        False if unknown or already revoked.
+        """
         ...
 
     def rooms_with_wrap(self, wrap_id: str) -> list[str]:

@@ -5,7 +5,8 @@ moves the schema from version ``i`` to ``i + 1``. Never edit an entry that
 has shipped; append a new one. Types follow the embedded mapping of the
 Postgres layout: REAL for Unix seconds, INTEGER for micro-USD and booleans,
 TEXT for JSON (validated in code), BLOB for binary content. Credentials are
-only ever stored as SHA-256 hex digests.
+never stored: only their peppered HMAC-SHA256 digests (hex; see
+:mod:`hivemind_rooms.credentials`).
 """
 
 from __future__ import annotations
@@ -195,5 +196,12 @@ CREATE TABLE _room_share_links (
 )
 """
 
+# Revocation is final and now destroys the room key's wraps; rooms revoked
+# before that still hold theirs, so drop them once.
+_TENANT_V2 = """
+DELETE FROM _hivemind_room_key_wraps
+WHERE room_id IN (SELECT room_id FROM _hivemind_rooms WHERE revoked_at IS NOT NULL)
+"""
+
 CONTROL_MIGRATIONS: tuple[str, ...] = (_CONTROL_V1, _CONTROL_V2)
-TENANT_MIGRATIONS: tuple[str, ...] = (_TENANT_V1,)
+TENANT_MIGRATIONS: tuple[str, ...] = (_TENANT_V1, _TENANT_V2)

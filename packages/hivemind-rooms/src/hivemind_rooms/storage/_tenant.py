@@ -155,15 +155,27 @@ class TenantStore:
         )
 
     def revoke_room(self, room_id: str, now: float) -> bool:
-        """Mark a live room revoked; False if unknown or already revoked."""
-        return (
-            self.file.execute(
+        """Mark a live room revoked and delete every wrap of its key, in one transaction.
+
+        Revocation is final: without a wrap nothing sealed under the room key
+        (vault items, run fields, artifacts) can be opened again, even with a
+        copy of this file and a credential. The room row (metadata, key check
+        value) and the run rows (billing) stay.
+
+        Returns:
+            False if the room is unknown or already revoked (nothing changes).
+        """
+        with self.file.transaction() as db:
+            revoked = db.execute(
                 "UPDATE _hivemind_rooms SET revoked_at = ? WHERE room_id = ? "
                 "AND revoked_at IS NULL",
                 (now, room_id),
-            )
-            == 1
-        )
+            ).rowcount
+            if revoked != 1:
+                return False
+            db.execute("DELETE FROM _hivemind_room_key_wraps WHERE room_id = ?", (room_id,))
+        self.file.checkpoint()
+        return True
 
     # -- room key wraps ----------------------------------------------------------
 

@@ -11,11 +11,20 @@ The same hub logic serves it as a websocket: ``Hub.attach`` once the
 satellite's HELLO arrives, ``Hub.on_message`` per message, the same limits
 (handshake timeout, rate limit, frame size, outbox size with the close
 policy for a client that stops polling).
+
+The released polling client (hivemind-bus-client 0.4.x) handles every frame
+twice, so it answers the offer with two password handshakes before its next
+poll and keeps only the second. The connection re-keys on the second one;
+the answer to the first would let the client derive a key the hub no longer
+holds, so an undrained answer is withdrawn when a later handshake (before
+the satellite's HELLO) supersedes it. The offer never proposes binary frames
+here: a form field carries text only.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import os
 from collections import deque
@@ -27,10 +36,12 @@ from hivemind_proto import (
     Authorization,
     CloseCode,
     Connection,
+    HandshakeComplete,
     HelloReceived,
     HiveMessage,
     LocalProtocolError,
     MessageReceived,
+    Profile,
     RemoteProtocolError,
     Role,
     parse_authorization,
@@ -62,6 +73,7 @@ class HttpLink:
     owner: ConnectionOwner = field(init=False, repr=False)
     live: LiveLink | None = None
     outbox: deque[Frame] = field(default_factory=deque)
+    answer: Frame | None = field(default=None, repr=False)
     closed: bool = False
     close_code: int | None = None
     tokens: float = 0.0
@@ -79,6 +91,17 @@ class HttpLink:
                 return False
             self.outbox.append(frame)
         return True
+
+    def supersede(self, answer: list[Frame]) -> None:
+        """Replace an undrained handshake answer by the one for the hub's current key.
+
+        A password handshake repeated before the satellite's HELLO re-keys the
+        connection; the earlier answer belongs to a key the hub no longer
+        holds, so it is withdrawn if the client has not fetched it yet.
+        """
+        if self.answer is not None and self.answer in self.outbox:
+            self.outbox.remove(self.answer)
+        self.answer = answer[-1] if answer else None
 
     def send_nowait(self, message: HiveMessage) -> bool:
         """Seal ``message`` for the client and queue it."""
@@ -157,6 +180,8 @@ class HttpTransport:
         old = self.links.get(auth.access_key)
         if old is not None:
             self._drop(auth.access_key, old)
+        # A form field carries text only: never offer binary (WIRE-1) frames here.
+        settings = dataclasses.replace(settings, binarize=False)
         conn = Connection(Role.HUB, settings, rng=os.urandom, psk_deriver=self.hub.derive_psk)
         now = trio.current_time()
         link = HttpLink(conn, auth, self.capacity, now, tokens=self.burst, stamp=now)
@@ -206,9 +231,13 @@ class HttpTransport:
         try:
             events = await link.owner.receive_frame(frame)
         except RemoteProtocolError as exc:
+            log.info("polling client closed with %d (protocol error)", exc.close_code)
             self._drop(auth.access_key, link)
             return JSONResponse({"error": "protocol error", "code": exc.close_code}, 400)
-        link.queue(link.owner.data_to_send())
+        frames = link.owner.data_to_send()
+        if link.live is None and any(_legacy_keyed(e) for e in events):
+            link.supersede(frames)
+        link.queue(frames)
         for event in events:
             if isinstance(event, HelloReceived) and link.live is None:
                 link.live = await self.hub.attach(link, auth, event.payload)
@@ -240,6 +269,10 @@ class HttpTransport:
             encoded = [base64.b64encode(f).decode() for f in frames if isinstance(f, bytes)]
             return JSONResponse({"status": "messages retrieved", "b64_messages": encoded})
         return JSONResponse({"status": "messages retrieved", "messages": frames})
+
+
+def _legacy_keyed(event: object) -> bool:
+    return isinstance(event, HandshakeComplete) and event.profile is Profile.LEGACY_PASSWORD
 
 
 def create_http_app(hub: Hub) -> Starlette:

@@ -32,7 +32,7 @@ import trio
 from hivemind_hub.agents import OVOSBusAgent
 from hivemind_proto import HandshakeComplete, build_authorization
 
-from .hubkit import PASSWORD, UTT, running_hub, wait_for
+from .hubkit import PASSWORD, UTT, hub_config, running_hub, wait_for
 from .test_e2e_interop import read_line, stop, wait_port
 from .test_e2e_interop import reference_peers as peers
 from .test_http_transport import KEY, PollingSatellite, http_config
@@ -96,6 +96,27 @@ async def test_superseded_handshake_answer_is_withdrawn(tmp_path) -> None:
                 sent = await second.post("/send_message", data={"message": hello})
                 assert sent == {"status": "message sent"}
                 await wait_for(lambda: len(serving.hub.live) == 1)
+
+
+async def test_binary_frames_are_never_offered_over_http(tmp_path) -> None:
+    config = hub_config(
+        tmp_path,
+        binarize=True,
+        network_protocol={"hivemind-http-plugin": {"host": "127.0.0.1", "port": 0}},
+    )
+    assert config.binarize
+    with trio.fail_after(60):
+        async with running_hub(tmp_path, config=config) as serving:
+            serving.hub.store.create(api_key=KEY, name="poll", password=PASSWORD)
+            base = f"http://127.0.0.1:{serving.http_port}"
+            async with httpx.AsyncClient(base_url=base) as http:
+                sat = PollingSatellite(http)
+                assert await sat.post("/connect") == {"status": "Connected"}
+                opening = (await http.get("/get_messages", params=sat.params)).json()
+                [hello, offer] = [json.loads(frame) for frame in opening["messages"]]
+                assert hello["msg_type"] == "hello"
+                assert offer["msg_type"] == "shake"
+                assert offer["payload"]["binarize"] is False
 
 
 @pytest.mark.interop

@@ -161,6 +161,10 @@ def test_runner_and_scope_mode_names() -> None:
         assert EngineConfig.from_env({"HIVEMIND_SCOPE_MODE": mode.upper()}).scope_mode == mode
     with pytest.raises(SettingsError, match="HIVEMIND_RUNNER must be one of auto, docker"):
         EngineConfig.from_env({"HIVEMIND_RUNNER": "sandbox"})
+    with pytest.raises(SettingsError, match="HIVEMIND_RUNNER"):
+        EngineConfig(runner="Docker")  # built in code: checked too, and exactly
+    with pytest.raises(SettingsError, match="HIVEMIND_SCOPE_MODE"):
+        EngineConfig(scope_mode="slow")
 
 
 def test_readme_lists_the_accepted_words() -> None:
@@ -190,6 +194,21 @@ def test_local_runner_switch_refuses_an_unknown_spelling(monkeypatch: pytest.Mon
     monkeypatch.setenv("HIVEMIND_ALLOW_LOCAL_RUNNER", "enabled")
     with pytest.raises(SettingsError, match="HIVEMIND_ALLOW_LOCAL_RUNNER"):
         local_runner_allowed()
+
+
+def test_runner_doctor_names_a_bad_switch(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "hivemind_rooms.runners", "doctor"],
+        env=_clean_env(tmp_path, HIVEMIND_ALLOW_LOCAL_RUNNER="maybe"),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("error: HIVEMIND_ALLOW_LOCAL_RUNNER must be one of")
+    assert "Traceback" not in done.stderr
 
 
 def test_forced_scope_mode_reaches_the_run(tmp_path: Path) -> None:

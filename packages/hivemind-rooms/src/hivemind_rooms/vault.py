@@ -35,6 +35,12 @@ credential skips the slow KDF, any other credential pays it and must unwrap
 its own wrap. A cached key is never handed out on the strength of a cache hit
 alone.
 
+*Revocation.* Revoking a room is final: the storage deletes every wrap of
+its key in the same transaction (and SQLite overwrites the deleted rows), and
+the keyring forgets the key. With no wrap left the key exists nowhere, so
+everything sealed under it stays sealed for good, even for someone holding
+the owner credential and a copy of the database.
+
 *Costs.* The inputs are 256-bit random credentials, so argon2id adds
 defence in depth rather than the main strength; :data:`DEFAULT_KDF` is
 moderate (3 passes, 64 MiB, tens of milliseconds: run it in a worker thread)

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import final
 
-from ..settings import env_bool, env_choice, env_int
+from ..settings import SettingsError, env_bool, env_choice, env_int
 
 __all__ = ["RUNNER_CHOICES", "SCOPE_MODES", "EngineConfig"]
 
@@ -65,6 +65,17 @@ class EngineConfig:
     scope_mode: str = ""
     disabled_providers: frozenset[str] = frozenset()
     disabled_routes: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.runner not in RUNNER_CHOICES:
+            raise SettingsError(
+                f"HIVEMIND_RUNNER must be one of {', '.join(RUNNER_CHOICES)}, got {self.runner!r}"
+            )
+        if self.scope_mode and self.scope_mode not in SCOPE_MODES:
+            raise SettingsError(
+                f"HIVEMIND_SCOPE_MODE must be one of {', '.join(SCOPE_MODES)}, "
+                f"got {self.scope_mode!r}"
+            )
 
     def route_disabled(self, provider: str, model: str) -> bool:
         """Whether the operator disabled this provider or this provider/model route."""

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import sys
 
+from ..settings import SettingsError
 from . import available_runners, base_image
 
 
 def _doctor() -> int:
-    for status in available_runners():
+    try:
+        statuses = available_runners()
+    except SettingsError as exc:  # e.g. an unknown HIVEMIND_ALLOW_LOCAL_RUNNER spelling
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for status in statuses:
         mark = "ok " if status.available else "-- "
         print(f"{mark}{status.kind.value:7} {status.detail}")
     return 0

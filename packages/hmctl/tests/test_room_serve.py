@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+import trio
 
 _spec = importlib.util.spec_from_file_location(
     "room_support", Path(__file__).with_name("room_support.py")
@@ -161,3 +163,17 @@ def test_no_color_output_has_no_escape_codes(world, monkeypatch):
     out = world.ok("--profile", "alice", "doctor").stdout
     assert "\x1b[" not in out
     assert "OK" in out
+
+
+def test_a_setting_refused_while_the_service_starts_is_a_usage_error():
+    from hivemind_rooms.settings import SettingsError
+    from hmctl._cmd_serve import _run_service
+    from hmctl._runtime import InvalidValueError
+
+    async def refuses() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.sleep_forever)
+            raise SettingsError("HIVEMIND_RUN_WORKERS must be an integer, got 'abc'")
+
+    with pytest.raises(InvalidValueError, match="HIVEMIND_RUN_WORKERS"):
+        _run_service(refuses)

@@ -63,6 +63,14 @@ def _settings(
     return settings
 
 
+def _run_service(main: Any, *args: Any) -> None:
+    """``trio.run`` a service; a setting refused while starting is a usage error."""
+    try:
+        trio.run(main, *args)
+    except* SettingsError as group:
+        raise InvalidValueError(str(group.exceptions[0])) from None
+
+
 def _dev_root(settings: Settings) -> str | None:
     if not (settings.data_dir / _DEV_KEY_FILE).is_file():
         return None
@@ -122,7 +130,7 @@ def rooms_serve(
     rt = runtime(ctx)
     settings = _settings(host, port, data_dir, None)
     with contextlib.suppress(KeyboardInterrupt):
-        trio.run(_serve_rooms_until_cancelled, rt, settings)
+        _run_service(_serve_rooms_until_cancelled, rt, settings)
     _say(rt, "stopped")
 
 
@@ -224,5 +232,5 @@ def up(
     data.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings = _settings("127.0.0.1", rooms_port, data, _local_admin_key(data))
     with contextlib.suppress(KeyboardInterrupt):
-        trio.run(_up, rt, settings, hub_port, admin_profile)
+        _run_service(_up, rt, settings, hub_port, admin_profile)
     _say(rt, "stopped")

@@ -52,7 +52,7 @@ class Upstream(Protocol):
 
 
 class LlmRefused(Exception):
-    """The proxy refuses a call: ``status`` (400/403/429/502) and a message."""
+    """The proxy refuses a call: ``status`` (400/403/429/502/503) and a message."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)

@@ -487,3 +487,26 @@ def test_arbitrary_frames_raise_only_remote_protocol_errors(
         except RemoteProtocolError:
             assert conn.state is State.ERROR
             return
+
+
+def test_noise_message_to_a_ready_legacy_hub_is_a_remote_error() -> None:
+    """The hub forgets its offer once ready; a late Noise message still fails closed."""
+    pair = ConnectionPair(
+        os.urandom,
+        HubSettings(
+            hello=hub_hello(),
+            password=TEST_PASSWORD,
+            noise=NoiseIdentity(StaticKeypair.generate(os.urandom)),
+        ),
+        SatelliteSettings(password=TEST_PASSWORD, hello=satellite_hello()),
+    )
+    pair.handshake()
+    assert pair.hub.state is State.READY
+    noise = {
+        "pattern": NoisePattern.XXpsk2.value,
+        "suite": NoiseSuite.CHACHAPOLY.value,
+        "msg": (b"\x00" * 32).hex(),
+    }
+    with pytest.raises(RemoteProtocolError):
+        pair.hub.receive_frame(_handshake_frame({"noise": noise}))
+    assert pair.hub.state is State.ERROR

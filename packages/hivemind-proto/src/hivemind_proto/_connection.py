@@ -287,6 +287,7 @@ class Connection:
         self._advance(Input.RECV_HELLO, State.READY)
         if self._profile is None:  # pre-shared key client that skipped the handshake
             self._profile = Profile.LEGACY_PRESHARED
+        self._offer = {}  # only a handshake reads it: an idle hub connection keeps none
         return [HelloReceived(payload, encrypted)]
 
     # -- handlers: hub ------------------------------------------------------
@@ -364,7 +365,12 @@ class Connection:
             raise RemoteProtocolError("this hub does not offer Noise")
         pattern = _enum(NoisePattern, noise.get("pattern"))
         suite = _enum(NoiseSuite, noise.get("suite"))
-        if pattern.value not in self._offer["noise"]["patterns"] or suite not in identity.suites:
+        offered = self._offer.get("noise")
+        if (
+            not isinstance(offered, Mapping)
+            or pattern.value not in offered["patterns"]
+            or suite not in identity.suites
+        ):
             raise RemoteProtocolError("Noise pattern or suite not offered")
         done = pattern is NoisePattern.KKpsk0
         self._advance(Input.RECV_NOISE, State.KEYED if done else State.NOISE_HANDSHAKE)

@@ -26,7 +26,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
-from typing import final
+from typing import NoReturn, final
 
 import trio
 
@@ -99,6 +99,8 @@ class ChannelClosed(Exception):
 
 @final
 class _TokenBucket:
+    __slots__ = ("_burst", "_rate", "_stamp", "_tokens")
+
     def __init__(self, rate: float, burst: int) -> None:
         self._rate, self._burst = rate, float(burst)
         self._tokens, self._stamp = float(burst), trio.current_time()
@@ -124,6 +126,7 @@ class HiveChannel:
 
     __slots__ = (
         "_bucket",
+        "_closed",
         "_ended",
         "_events",
         "_nursery",
@@ -132,19 +135,19 @@ class HiveChannel:
         "_overflowed",
         "_owner",
         "_reading",
+        "_ready",
+        "_ready_event",
         "_space",
         "_transport",
         "_writer_scope",
         "_writing",
         "close_code",
         "close_reason",
-        "closed",
         "conn",
         "dropped_frames",
         "handshake",
         "hello",
         "limits",
-        "ready",
     )
 
     def __init__(
@@ -154,8 +157,10 @@ class HiveChannel:
         self.limits = limits or ChannelLimits()
         self._owner = ConnectionOwner(conn, self.limits.outbound_queue)
         self._transport = transport
-        self.ready = trio.Event()
-        self.closed = trio.Event()
+        #: The public events are made only when someone asks for them.
+        self._ready = False
+        self._ready_event: trio.Event | None = None
+        self._closed: trio.Event | None = None
         self.close_code: int | None = None
         self.close_reason = ""
         self.hello: HelloReceived | None = None
@@ -176,6 +181,24 @@ class HiveChannel:
         self._reading = False
         self._ended = False
         self._nursery: trio.Nursery | None = None
+
+    @property
+    def ready(self) -> trio.Event:
+        """Set once the handshake is done."""
+        if self._ready_event is None:
+            self._ready_event = trio.Event()
+            if self._ready:
+                self._ready_event.set()
+        return self._ready_event
+
+    @property
+    def closed(self) -> trio.Event:
+        """Set once the session is over (``end``, or the peer went away)."""
+        if self._closed is None:
+            self._closed = trio.Event()
+            if self._ended:
+                self._closed.set()
+        return self._closed
 
     # -- owner API ------------------------------------------------------------
 
@@ -232,7 +255,8 @@ class HiveChannel:
         self._close_outbox()
         if self._writer_scope is not None:
             self._writer_scope.cancel()
-        self.closed.set()
+        if self._closed is not None:
+            self._closed.set()
 
     def send_nowait(self, message: HiveMessage) -> bool:
         """Seal and queue ``message``; never blocks.
@@ -241,7 +265,7 @@ class HiveChannel:
             False when the frame was dropped (policy DROP) or the channel is
             closing; True when queued.
         """
-        if self.closed.is_set() or self.close_code is not None:
+        if self._ended or self.close_code is not None:
             return False
         try:
             held = self._owner.send(message)
@@ -260,7 +284,7 @@ class HiveChannel:
         Raises:
             ChannelClosed: the connection is closed.
         """
-        if self.close_code is not None or self.closed.is_set():
+        if self.close_code is not None or self._ended:
             raise ChannelClosed(self.close_code, self.close_reason)
         await self._owner.wait_idle()
         self.conn.send(message)
@@ -282,7 +306,7 @@ class HiveChannel:
             LocalProtocolError: not a ready legacy-password satellite.
             ChannelClosed: the connection is closed.
         """
-        if self.close_code is not None or self.closed.is_set():
+        if self.close_code is not None or self._ended:
             raise ChannelClosed(self.close_code, self.close_reason)
         await self._owner.wait_idle()
         self.conn.rekey()
@@ -296,13 +320,19 @@ class HiveChannel:
             trio.BusyResourceError: another task is reading this channel.
         """
         while not self._events:
-            if self._ended or self.closed.is_set():
+            if self._ended:
                 raise ChannelClosed(self.close_code, self.close_reason)
             if self._reading:
                 raise trio.BusyResourceError("another task is reading this channel")
             self._reading = True
             try:
-                await self._read_one()
+                # read here rather than through _read_one: one coroutine frame
+                # less for every idle connection
+                try:
+                    frame = await self._transport.receive()
+                except TransportClosed as exc:
+                    self._transport_closed(exc)
+                await self._process(frame)
             except ChannelClosed:
                 self.end()
                 raise
@@ -327,7 +357,7 @@ class HiveChannel:
     async def _handshake(self) -> None:
         try:
             with trio.fail_after(self.limits.handshake_timeout):
-                while not self.ready.is_set():
+                while not self._ready:
                     await self._read_one()
         except trio.TooSlowError:
             await self.aclose(CloseCode.POLICY_VIOLATION, "handshake timeout")
@@ -337,8 +367,15 @@ class HiveChannel:
         try:
             frame = await self._transport.receive()
         except TransportClosed as exc:
-            self.close_code = self.close_code or exc.code or CloseCode.GOING_AWAY
-            raise ChannelClosed(exc.code, exc.reason or "") from None
+            self._transport_closed(exc)
+        await self._process(frame)
+
+    def _transport_closed(self, exc: TransportClosed) -> NoReturn:
+        self.close_code = self.close_code or exc.code or CloseCode.GOING_AWAY
+        raise ChannelClosed(exc.code, exc.reason or "") from None
+
+    async def _process(self, frame: Frame) -> None:
+        """Rate-limit ``frame``, feed it to the connection, keep its events."""
         assert self._bucket is not None
         if not self._bucket.take():
             await self._fail(RemoteProtocolError("rate limit exceeded", CloseCode.POLICY_VIOLATION))
@@ -359,10 +396,15 @@ class HiveChannel:
         if isinstance(event, HandshakeComplete):
             self.handshake = event
             if self.conn.role is Role.SATELLITE:
-                self.ready.set()
+                self._mark_ready()
         elif isinstance(event, HelloReceived) and self.conn.role is Role.HUB:
             self.hello = event
-            self.ready.set()
+            self._mark_ready()
+
+    def _mark_ready(self) -> None:
+        self._ready = True
+        if self._ready_event is not None:
+            self._ready_event.set()
 
     async def _fail(self, exc: RemoteProtocolError) -> None:
         log.info("closing hive connection: %s (code %s)", exc, exc.close_code)

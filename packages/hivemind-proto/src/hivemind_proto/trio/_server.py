@@ -133,7 +133,11 @@ async def serve_hive(
                 await upgrade.reject(503, b"hub at capacity")
                 return
             try:
-                await _accept(upgrade, authenticate, handler, rng, limits, psk_deriver, writers)
+                # the session runs right here, one task per connection, so that
+                # an idle satellite holds as few coroutine frames as possible
+                opened = await _accept(upgrade, authenticate, rng, limits, psk_deriver)
+                if opened is not None:
+                    await _session(*opened, handler, writers)
             finally:
                 slots.release()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -153,32 +157,23 @@ async def serve_hive(
 async def _accept(
     upgrade: Upgrade,
     authenticate: Authenticate,
-    handler: Handler,
     rng: Callable[[int], bytes],
     limits: ServerLimits,
     psk_deriver: Callable[[str, str], bytes],
-    nursery: trio.Nursery,
-) -> None:
+) -> tuple[HiveChannel, Authorization] | None:
+    """Accept a known client's upgrade and build its channel; None when refused."""
     try:
         authorization = authorization_from_target(upgrade.target)
     except RemoteProtocolError:
         await _refuse(upgrade, "invalid authorization", limits.max_message_bytes)
-        return
+        return None
     settings = await authenticate(authorization)
     if settings is None:
         await _refuse(upgrade, "invalid access key", limits.max_message_bytes)
-        return
+        return None
     transport = await upgrade.accept(limits.max_message_bytes)
-    await run_hub_session(
-        transport,
-        settings,
-        authorization,
-        handler,
-        rng=rng,
-        limits=limits.channel,
-        psk_deriver=psk_deriver,
-        nursery=nursery,
-    )
+    conn = Connection(Role.HUB, settings, rng=rng, psk_deriver=psk_deriver)
+    return HiveChannel(conn, transport, limits.channel), authorization
 
 
 async def _refuse(upgrade: Upgrade, reason: str, max_message_bytes: int) -> None:

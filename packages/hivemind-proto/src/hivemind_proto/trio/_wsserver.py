@@ -158,7 +158,18 @@ class StreamWebSocket:
             raise trio.BusyResourceError("another task is reading this websocket")
         self._reading = True
         try:
-            return await self._receive()
+            while True:
+                for event in self._ws.events():
+                    frame = await self._on_event(event)
+                    if frame is not None:
+                        return frame
+                if self._ws.state is ConnectionState.CLOSED or self._stream_gone():
+                    raise TransportClosed(self._close_code, self._close_reason)
+                try:
+                    data = await self._stream.receive_some(_RECEIVE_BYTES)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    data = b""
+                self._feed(data)
         finally:
             self._reading = False
 
@@ -184,25 +195,15 @@ class StreamWebSocket:
 
     # -- reading --------------------------------------------------------------
 
-    async def _receive(self) -> Frame:
-        while True:
-            for event in self._ws.events():
-                frame = await self._on_event(event)
-                if frame is not None:
-                    return frame
-            if self._ws.state is ConnectionState.CLOSED or self._stream_gone():
-                raise TransportClosed(self._close_code, self._close_reason)
-            try:
-                data = await self._stream.receive_some(_RECEIVE_BYTES)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
-            if not data:
-                self._gone = True
-                self._remember(_ABNORMAL, None)
-                self._ended()
-                raise TransportClosed(self._close_code, self._close_reason)
-            with contextlib.suppress(WsLocalError):  # data after the close handshake
-                self._ws.receive_data(data)
+    def _feed(self, data: bytes) -> None:
+        """Hand bytes read to wsproto; at the end of the stream, raise."""
+        if not data:
+            self._gone = True
+            self._remember(_ABNORMAL, None)
+            self._ended()
+            raise TransportClosed(self._close_code, self._close_reason)
+        with contextlib.suppress(WsLocalError):  # data after the close handshake
+            self._ws.receive_data(data)
 
     async def _on_event(self, event: object) -> Frame | None:
         if isinstance(event, Message):

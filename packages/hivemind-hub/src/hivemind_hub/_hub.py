@@ -290,8 +290,10 @@ class Hub:
 
     async def serve_channel(self, channel: HiveChannel, auth: Authorization) -> None:
         """Run one ready websocket connection until it closes."""
-        hello = channel.hello.payload if channel.hello else {}
-        live = await self.attach(channel, auth, hello)
+        live = await self.attach(channel, auth, channel.hello.payload if channel.hello else {})
+        # What the hub needs of the HELLO now lives in the router's PeerState;
+        # an idle connection should not keep the whole payload.
+        channel.hello = None
         if live is None:
             return
         try:
@@ -299,6 +301,7 @@ class Hub:
                 event = await channel.receive_event()
                 if isinstance(event, MessageReceived):
                     await self.on_message(live, event.message)
+                del event  # nothing of the last message stays while idle
         except ChannelClosed:
             pass
         finally:

@@ -1,7 +1,8 @@
 """Run ``hivemind_proto.Connection`` over websockets with trio.
 
 The only part of ``hivemind_proto`` that imports trio. Satellites use
-``open_hive``; hubs use ``serve_hive`` (trio-websocket) or wrap an accepted
+``open_hive`` (trio-websocket); hubs use ``serve_hive`` (its own websocket
+server side on trio streams, built for many idle connections) or wrap an accepted
 ASGI websocket in ``AsgiWebSocketTransport`` and call ``run_hub_session``.
 """
 

@@ -7,8 +7,22 @@ import os
 import pytest
 import trio
 import trio.testing
-from hivemind_proto import Authorization, CloseCode, HubSettings, build_authorization
-from hivemind_proto.trio import HiveChannel, ServerLimits, serve_hive
+from hivemind_proto import (
+    Authorization,
+    CloseCode,
+    HiveMessage,
+    HubSettings,
+    MessageType,
+    build_authorization,
+    bus_message,
+)
+from hivemind_proto.trio import (
+    HiveChannel,
+    SatelliteIdentity,
+    ServerLimits,
+    open_hive,
+    serve_hive,
+)
 from hivemind_proto.trio._transport import TransportClosed
 from hivemind_proto.trio._wsserver import StreamWebSocket, read_upgrade
 from trio_websocket import open_websocket_url
@@ -27,6 +41,7 @@ from wsproto.events import (
 
 ACCESS_KEY = "0123456789abcdef0123456789abcdef"
 TARGET = f"/?authorization={build_authorization('ua', ACCESS_KEY)}"
+UTTERANCE = HiveMessage(MessageType.BUS, bus_message("recognizer_loop:utterance", {}))
 
 
 async def upgraded(max_bytes: int = 1024) -> tuple[StreamWebSocket, trio.abc.Stream, WSConnection]:
@@ -180,3 +195,48 @@ async def test_serve_hive_refuses_beyond_max_connections_with_503() -> None:
             assert first.closed is not None
             assert first.closed.code == CloseCode.NORMAL
             nursery.cancel_scope.cancel()
+
+
+def _descendants(task: trio.lowlevel.Task) -> int:
+    return sum(
+        1 + _descendants(child) for nursery in task.child_nurseries for child in nursery.child_tasks
+    )
+
+
+async def test_an_idle_satellite_costs_the_hub_one_task() -> None:
+    """No reader, writer or channel task stays behind once a session is idle."""
+    ready: list[HiveChannel] = []
+
+    async def authenticate(auth: Authorization) -> HubSettings | None:
+        return settings()
+
+    async def idle(channel: HiveChannel, auth: Authorization) -> None:
+        ready.append(channel)
+        while True:
+            await channel.receive_event()
+
+    identity = SatelliteIdentity(access_key=ACCESS_KEY, password="pw", site_id="s")
+    with trio.fail_after(20):
+        async with trio.open_nursery() as server:
+            port = await server.start(
+                lambda task_status: serve_hive(
+                    authenticate, idle, "127.0.0.1", 0, rng=os.urandom, task_status=task_status
+                )
+            )
+            [hub_task] = server.child_tasks
+            await trio.testing.wait_all_tasks_blocked()
+            before = _descendants(hub_task)
+            async with (
+                open_hive(f"ws://127.0.0.1:{port}", identity) as first,
+                open_hive(f"ws://127.0.0.1:{port}", identity) as second,
+            ):
+                await first.send(UTTERANCE)
+                await second.send(UTTERANCE)
+                for _ in range(100):  # the hub sees both sessions (bounded wait)
+                    if len(ready) == 2:
+                        break
+                    await trio.sleep(0.01)
+                await trio.testing.wait_all_tasks_blocked()
+                assert len(ready) == 2
+                assert _descendants(hub_task) == before + 2
+            server.cancel_scope.cancel()

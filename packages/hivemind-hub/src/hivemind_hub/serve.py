@@ -2,7 +2,7 @@
 
 ``serve_hub(config)`` opens the client store, loads the hub identity from the
 data directory, builds the policy chain, the agent and the binary hook, and
-serves the websocket transport (trio-websocket via ``serve_hive``) plus, when
+serves the websocket transport (``serve_hive``: wsproto on trio) plus, when
 ``network_protocol`` names ``hivemind-http-plugin``, the HTTP polling
 transport (hypercorn + Starlette). It reports a ``ServingHub`` (bound ports
 and the running ``Hub``) through ``task_status``, so tests start it with

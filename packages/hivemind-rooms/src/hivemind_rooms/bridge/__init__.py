@@ -17,7 +17,6 @@ import trio
 from ._artifacts import (
     ARTIFACT_NAME,
     ArtifactError,
-    ArtifactSink,
     ArtifactStore,
     artifact_path,
     sweep_artifacts,
@@ -34,7 +33,6 @@ __all__ = [
     "REJECTED",
     "TOOL_DEFINITIONS",
     "ArtifactError",
-    "ArtifactSink",
     "ArtifactStore",
     "Bridge",
     "Budget",

@@ -13,11 +13,11 @@ def test_files_use_wal_and_foreign_keys(tmp_path: Path) -> None:
     storage = Storage(tmp_path)
     conn = sqlite3.connect(tmp_path / "control.sqlite3")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     versions = conn.execute("SELECT version FROM _schema_migrations").fetchall()
-    assert versions == [(1,), (2,)]
+    assert versions == [(1,), (2,), (3,)]
     conn.close()
-    assert storage.control.file.schema_version == 2
+    assert storage.control.file.schema_version == 3
     assert storage.tenant("t_0123456789ab").file.schema_version == 2
     storage.close()
 
@@ -44,10 +44,36 @@ def test_control_database_upgrades_from_v1_keeping_data(tmp_path: Path) -> None:
     )
     old.close()
     store = ControlStore(path)
-    assert store.file.schema_version == 2
+    assert store.file.schema_version == 3
     assert store.get_tenant("t_000000000009")["name"] == "old"
     store.put_share_link("t_000000000009", "room_000000000001", "d" * 64, "abc", 2.0)
     assert store.get_share_link("t_000000000009", "room_000000000001")["token_id"] == "abc"
+    store.close()
+
+
+def test_control_database_v2_gains_invite_expiry_keeping_invites(tmp_path: Path) -> None:
+    path = tmp_path / "control.sqlite3"
+    old = SqliteFile(path, CONTROL_MIGRATIONS[:2])
+    old.execute(
+        "INSERT INTO _tenants (id, name, api_key_hash, db_name, created_at) "
+        "VALUES ('t_000000000009', 'old', 'h', 'tenant_t_000000000009', 1.0)"
+    )
+    old.execute(
+        "INSERT INTO _capability_tokens (token_hash, token_id, tenant_id, kind, created_at) "
+        "VALUES ('a' || printf('%063d', 0), 'aaaaaaaaaaaa', 't_000000000009', 'query', 1.0)"
+    )
+    columns = {r["name"] for r in old.query("PRAGMA table_info(_capability_tokens)")}
+    assert "expires_at" not in columns
+    old.close()
+    store = ControlStore(path)
+    assert store.file.schema_version == 3
+    columns = {r["name"] for r in store.file.query("PRAGMA table_info(_capability_tokens)")}
+    assert "expires_at" in columns
+    (kept,) = store.list_tokens("t_000000000009")
+    assert kept["token_id"] == "aaaaaaaaaaaa"
+    assert kept["expires_at"] is None  # invites minted before the upgrade never expire
+    store.insert_token("b" * 64, "bbbbbbbbbbbb", "t_000000000009", "", {}, 2.0, 62.0)
+    assert store.token_by_hash("b" * 64)["expires_at"] == 62.0
     store.close()
 
 

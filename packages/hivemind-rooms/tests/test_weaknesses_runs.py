@@ -61,7 +61,9 @@
     invite per participant, revocable alone); share-link holders see only runs they paid for:
     test_share_link_holders_see_only_their_own_runs,
     test_artifacts_sealed.py::test_artifact_is_sealed_at_rest_and_sealed_again_after_restart;
-    not fixed: invites carry no expiry (tokens live in tenants.py, outside these parts)
+    an invite may carry an expiry and is refused like a revoked one after it:
+    test_invite_expiry.py::test_invite_works_until_it_expires_then_is_refused_like_a_revoked_one
+    (expiry stays optional: an invite minted without one still never expires)
 #28 sweep-broken deletes by default: test_api_basics.py::test_postgres_only_and_legacy_routes
     (the server defaults to a dry run)
 #29 retention keeps prompt, usage and attestation forever: test_expired_runs_lose_their_payload

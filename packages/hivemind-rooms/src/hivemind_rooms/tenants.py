@@ -20,10 +20,19 @@ from .billing import Billing, BillingError
 from .credentials import CredentialError, CredentialHasher, CredentialKind
 from .storage import Storage, StorageError
 
-__all__ = ["Caller", "TenantError", "Tenants", "load_or_create_pepper"]
+__all__ = [
+    "INVITE_EXPIRY_RANGE",
+    "Caller",
+    "TenantError",
+    "Tenants",
+    "load_or_create_pepper",
+]
 
 _NAME_MAX = 200
 _PEPPER_FILE = "credential-pepper.key"
+
+INVITE_EXPIRY_RANGE = (60, 365 * 86400)
+"""Bounds (seconds, inclusive) of an invite's optional lifetime."""
 
 
 class TenantError(Exception):
@@ -288,6 +297,9 @@ class Tenants:
         token = self._control.token_by_hash(self._hasher.digest(bearer))
         if token is None or token["revoked_at"] is not None:
             return None
+        expires_at = token["expires_at"]
+        if expires_at is not None and self._clock() >= expires_at:
+            return None  # an expired invite is refused exactly like a revoked one
         tenant = self._control.get_tenant(token["tenant_id"])
         if tenant is None or tenant["suspended"]:
             return None
@@ -340,25 +352,54 @@ class Tenants:
         return api_key
 
     def mint_invite(
-        self, tenant_id: str, *, label: str, constraints: dict[str, Any]
-    ) -> tuple[str, str]:
+        self,
+        tenant_id: str,
+        *,
+        label: str,
+        constraints: dict[str, Any],
+        expires_in: int | None = None,
+    ) -> tuple[str, str, float | None]:
         """Mint an invite token bound by ``constraints`` (must name a ``room_id``).
 
+        Args:
+            tenant_id: The owning tenant.
+            label: Display label.
+            constraints: Must name the ``room_id`` the invite is bound to.
+            expires_in: Lifetime in seconds, within :data:`INVITE_EXPIRY_RANGE`;
+                None mints an invite that never expires.
+
         Returns:
-            ``(token, token_id)``; the token is shown once and never stored.
+            ``(token, token_id, expires_at)``; the token is shown once and never
+            stored; ``expires_at`` is Unix seconds or None.
+
+        Raises:
+            TenantError: no room (400); lifetime out of range (422).
         """
         if not constraints.get("room_id"):
             raise TenantError(400, "an invite must be bound to a room")
+        low, high = INVITE_EXPIRY_RANGE
+        if expires_in is not None and not low <= expires_in <= high:
+            raise TenantError(422, f"expires_in_seconds must be between {low} and {high}")
+        now = self._clock()
+        expires_at = None if expires_in is None else now + expires_in
         token = credentials.new_credential(CredentialKind.INVITE)
         tid = credentials.token_id(token)
         self._control.insert_token(
-            self._hasher.digest(token), tid, tenant_id, label, constraints, self._clock()
+            self._hasher.digest(token), tid, tenant_id, label, constraints, now, expires_at
         )
-        return token, tid
+        return token, tid, expires_at
 
     def list_tokens(self, tenant_id: str) -> list[dict[str, Any]]:
         """Return a tenant's invite tokens (revoked ones included), no secrets."""
-        keys = ("token_id", "kind", "label", "constraints", "created_at", "revoked_at")
+        keys = (
+            "token_id",
+            "kind",
+            "label",
+            "constraints",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+        )
         return [{k: r[k] for k in keys} for r in self._control.list_tokens(tenant_id)]
 
     def revoke_token(self, tenant_id: str, prefix: str) -> str:

@@ -178,7 +178,7 @@ async def create_room(
         raise ApiError(409, "the envelope is signed by a key other than the tenant's owner key")
     scope = KeyScope.room(caller.tenant_id, room_id)
     key = new_secret_key()
-    token, token_id = services.tenants.mint_invite(
+    token, token_id, _ = services.tenants.mint_invite(
         caller.tenant_id,
         label=f"room:{manifest['name'] or room_id}",
         constraints=invite_constraints(manifest),

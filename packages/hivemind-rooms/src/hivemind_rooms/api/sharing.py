@@ -20,10 +20,11 @@ from .. import credentials
 from ..credentials import CredentialKind
 from ..links import LinkError, LinkKind, RoomLink, normalise_service_url
 from ..manifest import invite_constraints
-from ..tenants import Caller
+from ..tenants import INVITE_EXPIRY_RANGE, Caller
 from ..vault import KeyScope, wrap_key
 from . import _room_core as core
 from ._auth import require
+from ._body import Field, json_body
 from ._errors import NO_STORE, ApiError
 from ._seal import room_key, wrap_json
 from ._services import Services
@@ -54,22 +55,53 @@ async def _wrap_for(
     )
 
 
+async def _invite_lifetime(request: Request) -> int | None:
+    """The optional ``expires_in_seconds`` of an invite body (empty body: none)."""
+    body = await json_body(
+        request,
+        {"expires_in_seconds": Field((int,), nullable=True, default=None)},
+        allow_empty=True,
+    )
+    seconds: int | None = body["expires_in_seconds"]
+    low, high = INVITE_EXPIRY_RANGE
+    if seconds is not None and not low <= seconds <= high:
+        problem = {
+            "loc": ["body", "expires_in_seconds"],
+            "msg": f"must be between {low} and {high} seconds",
+            "type": "value_error.number",
+        }
+        raise ApiError(422, [problem])
+    return seconds
+
+
 async def new_invite(request: Request) -> JSONResponse:
-    """``POST /v1/rooms/{room_id}/invites``: one more invite (one per participant)."""
+    """``POST /v1/rooms/{room_id}/invites``: one more invite (one per participant).
+
+    The optional body ``{"expires_in_seconds": N}`` (60 s to 365 days) gives
+    the invite an expiry after which it is refused like a revoked one.
+    """
     caller = require(request, "owner")
     services: Services = request.app.state.services
+    expires_in = await _invite_lifetime(request)
     room = core.live_room(services, caller, str(request.path_params["room_id"]))
     manifest = _manifest(room)
     await room_key(services, caller, room)  # fail before minting if the room is sealed
-    token, token_id = services.tenants.mint_invite(
+    token, token_id, expires_at = services.tenants.mint_invite(
         caller.tenant_id,
         label=f"room:{manifest['name'] or room['room_id']}",
         constraints=invite_constraints(manifest),
+        expires_in=expires_in,
     )
     await _wrap_for(services, caller, room, f"query:{token_id}", token)
     base = normalise_service_url(str(request.base_url))
     link = RoomLink(room["room_id"], base, token, manifest["owner_pubkey_b64"]).format()
-    body = {"room_id": room["room_id"], "token": token, "token_id": token_id, "link": link}
+    body = {
+        "room_id": room["room_id"],
+        "token": token,
+        "token_id": token_id,
+        "link": link,
+        "expires_at": expires_at,
+    }
     return JSONResponse(body, headers=NO_STORE)
 
 

@@ -152,12 +152,21 @@ class ControlStore:
         label: str,
         constraints: dict[str, Any],
         now: float,
+        expires_at: float | None = None,
     ) -> None:
-        """Store an invite token by its digest (plus its public short id)."""
+        """Store an invite token by its digest (plus its public short id and expiry)."""
         self.file.execute(
             "INSERT INTO _capability_tokens (token_hash, token_id, tenant_id, kind, label, "
-            "constraints, created_at) VALUES (?, ?, ?, 'query', ?, ?, ?)",
-            (token_hash, token_id, tenant_id, label, json.dumps(constraints, sort_keys=True), now),
+            "constraints, created_at, expires_at) VALUES (?, ?, ?, 'query', ?, ?, ?, ?)",
+            (
+                token_hash,
+                token_id,
+                tenant_id,
+                label,
+                json.dumps(constraints, sort_keys=True),
+                now,
+                expires_at,
+            ),
         )
 
     def token_by_hash(self, token_hash: str) -> Row | None:

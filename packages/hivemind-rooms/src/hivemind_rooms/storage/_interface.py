@@ -82,8 +82,9 @@ class ControlStoreProtocol(Protocol):
         label: str,
         constraints: dict[str, Any],
         now: float,
+        expires_at: float | None = None,
     ) -> None:
-        """Store an invite token by its digest (plus its public short id)."""
+        """Store an invite token by its digest (plus its public short id and expiry)."""
         ...
 
     def ledger(self, tenant_id: str | None, limit: int) -> list[Row]:

@@ -203,5 +203,10 @@ DELETE FROM _hivemind_room_key_wraps
 WHERE room_id IN (SELECT room_id FROM _hivemind_rooms WHERE revoked_at IS NOT NULL)
 """
 
-CONTROL_MIGRATIONS: tuple[str, ...] = (_CONTROL_V1, _CONTROL_V2)
+# Invites may carry an expiry (Unix seconds); NULL keeps the old meaning, no expiry.
+_CONTROL_V3 = """
+ALTER TABLE _capability_tokens ADD COLUMN expires_at REAL
+"""
+
+CONTROL_MIGRATIONS: tuple[str, ...] = (_CONTROL_V1, _CONTROL_V2, _CONTROL_V3)
 TENANT_MIGRATIONS: tuple[str, ...] = (_TENANT_V1, _TENANT_V2)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from hivemind_rooms.attestation.run import RUN_SCHEMA
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -169,6 +170,20 @@ def _runs_api(ctx: click.Context, room: str | None) -> Any:
     return opts.api()
 
 
+def _signed_body(run: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's attestation body when it lists artifact hashes (v3), else None.
+
+    ``runs artifacts`` does not know the question, so it cannot verify the
+    whole attestation; it still refuses downloads that differ from the
+    artifact records the service signed into it.
+    """
+    att = run.get("attestation")
+    body = att.get("body") if isinstance(att, dict) else None
+    if isinstance(body, dict) and body.get("schema") == RUN_SCHEMA:
+        return body
+    return None
+
+
 @runs.command("list")
 @click.option("--room", default=None, help="List through this invite or share link (participants).")
 @click.option(
@@ -243,7 +258,11 @@ def runs_artifacts(ctx: click.Context, run_id: str, room: str | None, target: Pa
         items = artifact_names(run)
         if target is not None and not items:
             raise UsageProblem(f"run {run_id} has no artifacts you can see")
-        fetched = fetch_artifacts(api, run, target) if target is not None else []
+        fetched = (
+            fetch_artifacts(api, run, target, signed=_signed_body(run))
+            if target is not None
+            else []
+        )
 
     def human(c: Console) -> None:
         table = Table("FILE")

@@ -9,6 +9,7 @@ owner, a bare room id. The owner's ``room share-link`` commands live in
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from ._room_base import (
     json_option,
     kv_table,
     options,
+    parse_duration,
     runtime,
 )
 from ._runtime import Runtime
@@ -312,22 +314,40 @@ def room_create(ctx: click.Context, scope: str, **o: Any) -> None:
 
 @room.command("invite")
 @click.argument("room_ref", metavar="ROOM")
+@click.option(
+    "--expires-in",
+    metavar="DURATION",
+    default=None,
+    help="Invite lifetime: seconds or 90m, 12h, 7d (60 s to 365 d; default: no expiry).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the link.")
 @json_option
 @click.pass_context
-def room_invite(ctx: click.Context, room_ref: str, quiet: bool) -> None:
+def room_invite(ctx: click.Context, room_ref: str, expires_in: str | None, quiet: bool) -> None:
     """Mint a new invite link for one more participant (owner only)."""
     rt, opts = runtime(ctx), options(ctx)
+    body = None if expires_in is None else {"expires_in_seconds": parse_duration(expires_in)}
     target = _owner_target(opts, room_ref)
     with opts.open(target) as api:
-        result = api.request("POST", f"/v1/rooms/{target.room_id}/invites")
-    data = {"room_id": result["room_id"], "token_id": result["token_id"], "link": result["link"]}
+        result = api.request("POST", f"/v1/rooms/{target.room_id}/invites", json=body)
+    expires_at = result.get("expires_at")
+    data = {
+        "room_id": result["room_id"],
+        "token_id": result["token_id"],
+        "link": result["link"],
+        "expires_at": expires_at,
+    }
     if quiet and not rt.json_output:
         click.echo(result["link"])
         return
-    rt.emit(
-        data, lambda c: c.print(kv_table([("Room", data["room_id"]), ("Invite", data["link"])]))
+    rows = [("Room", data["room_id"]), ("Invite", data["link"])]
+    when = (
+        "never"
+        if expires_at is None
+        else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires_at))
     )
+    rows.append(("Expires", when))
+    rt.emit(data, lambda c: c.print(kv_table(rows)))
 
 
 # -- inspect / accept -----------------------------------------------------------------
@@ -606,7 +626,9 @@ def room_ask(ctx: click.Context, room_ref: str, question: str, **o: Any) -> None
                 run_id=run_id,
                 hint=f"details: hmctl runs show {run_id}",
             )
-        fetched = fetch_artifacts(api, run, Path("hivemind-artifacts")) if o["fetch"] else []
+        fetched = (
+            fetch_artifacts(api, run, Path("hivemind-artifacts"), signed=body) if o["fetch"] else []
+        )
     _print_answer(rt, verified, run, body, fetched)
 
 

@@ -5,17 +5,22 @@ signer (whose key the quote binds). The body names the room and the manifest
 hash the participant accepted, the deployment (compose hash, platform), the
 code of each stage (agent id and digest for scope, query and mediator), the
 model each stage used, and SHA-256 hashes of the prompt, the output, the
-error text and the LLM tape. A client re-derives every value it can from what
+error text and the LLM tape, and the name, SHA-256 and size of every
+artifact the run stored (hashed over the plaintext when it was sealed, sorted
+by name). A client re-derives every value it can from what
 it knows (the question it sent, the answer it received, the room it accepted,
 the attestation it verified) and :func:`verify_run_attestation` refuses any
 difference, a bad signature, an unexpected signer or a stale timestamp. The
 body is canonical JSON (:mod:`hivemind_rooms.canonical`); ``schema`` names
-its version.
+its version (v3 added ``artifacts``). A client that downloads an artifact
+checks its bytes with :func:`check_artifact` against the verified body, so a
+file the service did not sign, or whose bytes differ, is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -34,14 +39,16 @@ __all__ = [
     "AgentPin",
     "RunAttestationError",
     "RunExpectation",
+    "artifact_entry",
     "build_run_body",
+    "check_artifact",
     "sign_run_attestation",
     "tape_hash",
     "text_hash",
     "verify_run_attestation",
 ]
 
-RUN_SCHEMA = "hivemind.run-attestation.v2"
+RUN_SCHEMA = "hivemind.run-attestation.v3"
 ROLES = ("scope", "query", "mediator")
 _STATUSES = frozenset({"completed", "failed"})
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -50,10 +57,12 @@ _BODY_KEYS = frozenset(
     {
         "schema", "run_id", "status", "timestamp", "platform", "room_id", "manifest_hash",
         "compose_hash", "agents", "models", "prompt_hash", "output_hash", "error_hash",
-        "tape_hash", "signer_pubkey_b64",
+        "tape_hash", "signer_pubkey_b64", "artifacts",
     }
 )  # fmt: skip
 _CLOCK_SKEW = 300
+_ARTIFACT_KEYS = frozenset({"name", "sha256", "size"})
+_MAX_ARTIFACTS = 256
 
 
 class RunAttestationError(ValueError):
@@ -98,6 +107,55 @@ def tape_hash(tape: Sequence[Any]) -> str:
     return hashlib.sha256(data.encode("ascii")).hexdigest()
 
 
+def artifact_entry(name: str, content: bytes) -> dict[str, Any]:
+    """The attested record of one artifact: ``{"name", "sha256", "size"}`` of its plaintext."""
+    return {"name": name, "sha256": hashlib.sha256(content).hexdigest(), "size": len(content)}
+
+
+def _artifact_list(items: Any) -> list[dict[str, Any]]:
+    """Validate and sort artifact records by name.
+
+    Raises:
+        ValueError: not a list of well-formed records, or a name repeated.
+    """
+    if not isinstance(items, (list, tuple)) or len(items) > _MAX_ARTIFACTS:
+        raise ValueError("artifacts must be a bounded list")
+    out = []
+    for item in items:
+        if not isinstance(item, Mapping) or set(item) != _ARTIFACT_KEYS:
+            raise ValueError("an artifact record is name, sha256, size")
+        name, digest, size = item["name"], item["sha256"], item["size"]
+        if not isinstance(name, str) or not name or not isinstance(digest, str):
+            raise ValueError("an artifact record needs a name and a hash")
+        if not _HEX64.fullmatch(digest):
+            raise ValueError("artifact hashes are 64 lowercase hex")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError("artifact sizes are non-negative integers")
+        out.append({"name": name, "sha256": digest, "size": size})
+    out.sort(key=lambda r: r["name"])
+    if len({r["name"] for r in out}) != len(out):
+        raise ValueError("an artifact name is repeated")
+    return out
+
+
+def check_artifact(body: Mapping[str, Any], name: str, content: bytes) -> None:
+    """Check downloaded artifact bytes against a *verified* run body.
+
+    Raises:
+        RunAttestationError: ``field == "artifacts"`` when the body does not
+            list ``name`` or the size or SHA-256 differ.
+    """
+    try:
+        records = {r["name"]: r for r in _artifact_list(body.get("artifacts"))}
+    except ValueError:
+        raise RunAttestationError("artifacts") from None
+    want = records.get(name)
+    if want is None or want["size"] != len(content):
+        raise RunAttestationError("artifacts")
+    if not hmac.compare_digest(want["sha256"], hashlib.sha256(content).hexdigest()):
+        raise RunAttestationError("artifacts")
+
+
 def build_run_body(
     *,
     run_id: str,
@@ -114,11 +172,15 @@ def build_run_body(
     error: str = "",
     tape_hash: str,
     signer: RunSigner,
+    artifacts: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Assemble the body of a run attestation (hashes computed here).
 
+    ``artifacts`` holds one :func:`artifact_entry` per stored artifact; the
+    body lists them sorted by name.
+
     Raises:
-        ValueError: unknown status, role or malformed hash.
+        ValueError: unknown status, role, malformed hash or artifact record.
     """
     if status not in _STATUSES:
         raise ValueError("status must be completed or failed")
@@ -142,6 +204,7 @@ def build_run_body(
         "error_hash": text_hash(error) if error else "",
         "tape_hash": tape_hash,
         "signer_pubkey_b64": signer.public_key_b64(),
+        "artifacts": _artifact_list(list(artifacts)),
     }
 
 
@@ -177,6 +240,9 @@ class RunExpectation:
         status: the status the client expects (``completed`` by default).
         error: the error text received, for failed runs.
         tape_hash: the tape hash, if the client has the tape.
+        artifacts: the artifact records the client expects, if it knows them
+            (the list is always checked for shape; downloads are checked
+            with :func:`check_artifact`).
         max_age_seconds: how old the timestamp may be.
     """
 
@@ -194,6 +260,7 @@ class RunExpectation:
     status: str = "completed"
     error: str = field(default="", repr=False)
     tape_hash: str | None = None
+    artifacts: Sequence[Mapping[str, Any]] | None = None
     max_age_seconds: int = 24 * 3600
 
 
@@ -228,6 +295,8 @@ def _expected_fields(e: RunExpectation) -> dict[str, Any]:
         fields["run_id"] = e.run_id
     if e.tape_hash is not None:
         fields["tape_hash"] = e.tape_hash
+    if e.artifacts is not None:
+        fields["artifacts"] = _artifact_list(list(e.artifacts))
     return fields
 
 
@@ -257,6 +326,11 @@ def verify_run_attestation(att: Any, *, expected: RunExpectation) -> dict[str, A
             raise RunAttestationError(name)
     if not isinstance(body["tape_hash"], str) or not _HEX64.fullmatch(body["tape_hash"]):
         raise RunAttestationError("tape_hash")
+    try:
+        if _artifact_list(body["artifacts"]) != body["artifacts"]:
+            raise RunAttestationError("artifacts")  # unsorted or not in normal form
+    except ValueError:
+        raise RunAttestationError("artifacts") from None
     stamp = body["timestamp"]
     if not isinstance(stamp, int) or isinstance(stamp, bool):
         raise RunAttestationError("timestamp")

@@ -27,6 +27,10 @@ already whole in memory: it is sealed in one AEAD call, well below the
 vault's blob limit, and opened whole before anything is served (a reader
 never receives a prefix of a file that later fails to authenticate).
 
+Attestation. The sink remembers the name, plaintext SHA-256 and size of each
+file it stored (:meth:`SealedArtifactSink.attested`); the engine signs that
+list into the run attestation, so a client can check every download.
+
 Writes go to a ``.partial-`` file in the run directory (mode 0600) that is
 renamed over the final name, so a reader sees the old sealed file or the new
 one, never a torn write. Retention works on run directories as before
@@ -42,6 +46,7 @@ import secrets
 from pathlib import Path
 from typing import Final, final
 
+from ..attestation.run import artifact_entry
 from ..bridge import ArtifactError, artifact_path, sweep_artifacts
 from ..credentials import Rng
 from ..vault import (
@@ -184,6 +189,7 @@ class SealedArtifactSink:
         self._root, self._keyring, self._scope, self._run = root, keyring, scope, run_id
         self._max_bytes, self._max_files = max_file_bytes, max_files
         self.names: list[str] = []
+        self._records: dict[str, dict[str, object]] = {}
 
     def __repr__(self) -> str:
         return f"SealedArtifactSink(run_id={self._run!r}, files={len(self.names)})"
@@ -212,9 +218,17 @@ class SealedArtifactSink:
                 503, "the room key is not open: artifacts cannot be sealed"
             ) from None
         _write_atomic(path, seal_artifact(key, self._scope, self._run, filename, content))
+        self._records[filename] = artifact_entry(filename, content)
         if filename not in self.names:
             self.names.append(filename)
         return path
+
+    def attested(self) -> list[dict[str, object]]:
+        """The run attestation's artifact records (name, plaintext SHA-256, size), by name.
+
+        A replaced artifact appears once, with the bytes stored last.
+        """
+        return [dict(self._records[n]) for n in sorted(self._records)]
 
 
 def _purge_unsealed(root: Path) -> int:

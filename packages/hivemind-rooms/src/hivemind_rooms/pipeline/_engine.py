@@ -258,6 +258,7 @@ class RunEngine:
             error=error,
             tape_hash=tape_hash(run.tape()),
             signer=signer,
+            artifacts=run.artifacts.attested() if run.artifacts is not None else (),
         )
         return sign_run_attestation(body, signer)
 
@@ -275,6 +276,7 @@ class _Run:
         self.scope_mode, self.scope_mode_reason = scope_mode(plan, engine.config.scope_mode)
         self.stage = "starting"
         self.stage_started_at: float | None = None
+        self.artifacts: SealedArtifactSink | None = None
 
     def tape(self) -> list[dict[str, Any]]:
         return [{"stage": r, **e} for r, res in self.results.items() for e in res.tape]
@@ -422,6 +424,7 @@ class _Run:
                 KeyScope.room(plan.tenant_id, plan.room_id),
                 plan.run_id,
             )
+            self.artifacts = artifacts
         inputs = {
             "role": "query",
             "prompt": plan.prompt,

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, final
 
 from hivemind_rooms.agents_registry import AgentError, files_digest, read_archive
+from hivemind_rooms.attestation.run import RunAttestationError, check_artifact
 
 from .api import RoomApi
-from .errors import NetworkFailure, RunTimeout, ServiceError, UsageProblem
+from .errors import AttestationInvalid, NetworkFailure, RunTimeout, ServiceError, UsageProblem
 
 __all__ = [
     "RunBudget",
@@ -198,17 +199,53 @@ def artifact_names(run: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def fetch_artifacts(api: RoomApi, run: Mapping[str, Any], target: Path) -> list[dict[str, Any]]:
+def _check(signed: Mapping[str, Any], run_id: str, name: str, data: bytes | None) -> None:
+    """Refuse an artifact the signed run body does not list, or whose bytes differ."""
+    records = signed.get("artifacts")
+    listed = isinstance(records, list) and any(
+        isinstance(r, dict) and r.get("name") == name for r in records
+    )
+    try:
+        if not listed:
+            raise RunAttestationError("artifacts")
+        if data is not None:
+            check_artifact(signed, name, data)
+    except RunAttestationError:
+        raise AttestationInvalid(
+            f"run {run_id}: artifact {name!r} does not match the signed run attestation",
+            hint="the file was not saved; do not trust this artifact",
+        ) from None
+
+
+def fetch_artifacts(
+    api: RoomApi,
+    run: Mapping[str, Any],
+    target: Path,
+    *,
+    signed: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Download every listed artifact of a run into ``target/<run_id>/``.
 
-    Names that are not plain file names are skipped.
+    Names that are not plain file names are skipped. With ``signed`` (the
+    verified run attestation body) every listed name must be in its
+    ``artifacts`` records, and each download must have the signed size and
+    SHA-256 before it is written; otherwise nothing more is fetched.
+
+    Raises:
+        AttestationInvalid: an unsigned artifact name or a size/hash mismatch
+            (the mismatching file is not written).
     """
     fetched = []
-    folder = target / str(run["run_id"])
-    for name in artifact_names(run):
-        if not _SAFE_NAME.fullmatch(name):
-            continue
-        data = api.request("GET", f"/v1/runs/{run['run_id']}/artifacts/{name}", raw=True)
+    run_id = str(run["run_id"])
+    folder = target / run_id
+    names = [n for n in artifact_names(run) if _SAFE_NAME.fullmatch(n)]
+    if signed is not None:
+        for name in names:
+            _check(signed, run_id, name, None)
+    for name in names:
+        data = api.request("GET", f"/v1/runs/{run_id}/artifacts/{name}", raw=True)
+        if signed is not None:
+            _check(signed, run_id, name, data)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
         path.write_bytes(data)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -83,10 +84,13 @@ __all__ = [
     "json_option",
     "kv_table",
     "options",
+    "parse_duration",
     "translate_client_error",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+_DURATION = re.compile(r"(\d{1,9})([smhd]?)")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"0", "false", "no", ""})
 
@@ -313,6 +317,20 @@ def json_option(func: F) -> F:
         callback=_set_json,
         help="Print machine-readable JSON.",
     )(func)
+
+
+def parse_duration(text: str) -> int:
+    """Parse a positive duration: plain seconds or a number with ``s``/``m``/``h``/``d``.
+
+    Raises:
+        UsageProblem: anything else (``"3600"``, ``"90m"``, ``"12h"``, ``"7d"`` are valid).
+    """
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or int(match.group(1)) <= 0:
+        raise UsageProblem(
+            f"invalid duration {text!r}", hint="use seconds or a unit: 3600, 90m, 12h, 7d"
+        )
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
 def kv_table(rows: list[tuple[str, str]], title: str | None = None) -> Table:

@@ -9,6 +9,8 @@ so any plain copy of it on disk would be the artifact itself.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import importlib.util
 import os
 import stat
@@ -16,7 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
+from hivemind_rooms.attestation.run import RUN_SCHEMA, RunAttestationError, check_artifact
 from hivemind_rooms.bridge import ArtifactError
+from hivemind_rooms.canonical import b64_decode, canonical_json
 from hivemind_rooms.pipeline import (
     ARTIFACT_FORMAT,
     SEALED_SUFFIX,
@@ -29,6 +33,8 @@ from hivemind_rooms.pipeline import (
     sweep_sealed_artifacts,
 )
 from hivemind_rooms.vault import KeyScope, VaultDecryptError, VaultKeyring, new_secret_key
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 _spec = importlib.util.spec_from_file_location(
     "test_pipeline_support", Path(__file__).with_name("test_pipeline_support.py")
@@ -303,3 +309,51 @@ def test_damaged_or_moved_artifacts_are_refused(tmp_path: Path) -> None:
         r = _get(c, first, owner)
         assert r.status_code == 404
         assert MARKER not in r.content
+
+
+# --- the run attestation signs the artifacts -----------------------------------------
+
+
+def test_sink_records_hashes_of_the_bytes_stored_last(tmp_path: Path) -> None:
+    keyring = VaultKeyring()
+    keyring.install(ROOM_A, new_secret_key())
+    sink = _sink(tmp_path, keyring)
+    assert sink.attested() == []
+    sink.store("z.txt", b"first")
+    sink.store("a.bin", PAYLOAD)
+    sink.store("z.txt", b"replaced")
+    assert sink.attested() == [
+        {"name": "a.bin", "sha256": hashlib.sha256(PAYLOAD).hexdigest(), "size": len(PAYLOAD)},
+        {"name": "z.txt", "sha256": hashlib.sha256(b"replaced").hexdigest(), "size": 8},
+    ]
+
+
+def test_run_attestation_signs_the_artifact_hash(tmp_path: Path) -> None:
+    with rs.client(tmp_path) as c:
+        t = sup.new_tenant(c)
+        rs.seed(c, t["api_key"])
+        owner = sup.auth(t["api_key"])
+        room = _artifact_room(c, tmp_path, t)
+        run_id = _run(c, room, owner)
+        run = c.get(f"/v1/runs/{run_id}", headers=owner).json()
+        signer = c.app.state.services.attestation.run_signer.public_key_b64()
+        served = _get(c, run_id, owner).content
+    att = run["attestation"]
+    assert att["signer_pubkey_b64"] == signer
+    body = att["body"]
+    assert body["schema"] == RUN_SCHEMA
+    assert body["artifacts"] == [
+        {"name": "report.md", "sha256": hashlib.sha256(PAYLOAD).hexdigest(), "size": len(PAYLOAD)}
+    ]
+    # the signature covers the list: the same body with another hash does not verify
+    key = VerifyKey(b64_decode(signer, length=32))
+    key.verify(canonical_json(body), b64_decode(att["signature_b64"], length=64))
+    forged = copy.deepcopy(body)
+    forged["artifacts"][0]["sha256"] = hashlib.sha256(b"other").hexdigest()
+    with pytest.raises(BadSignatureError):
+        key.verify(canonical_json(forged), b64_decode(att["signature_b64"], length=64))
+    check_artifact(body, "report.md", served)
+    for name, data in [("report.md", served + b"x"), ("report.md", b""), ("other.md", served)]:
+        with pytest.raises(RunAttestationError) as info:
+            check_artifact(body, name, data)
+        assert info.value.field == "artifacts"

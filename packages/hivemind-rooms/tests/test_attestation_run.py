@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 
 import pytest
 from hivemind_rooms.attestation import (
@@ -16,6 +17,7 @@ from hivemind_rooms.attestation import (
     text_hash,
     verify_run_attestation,
 )
+from hivemind_rooms.attestation.run import artifact_entry, check_artifact
 from hivemind_rooms.canonical import b64_encode
 
 NOW = 1_700_000_000
@@ -199,3 +201,81 @@ def test_tape_hash_is_order_sensitive_and_stable():
     t = [{"a": 1, "b": 0.25}, {"c": "é"}]
     assert tape_hash(t) == tape_hash(list(t))
     assert tape_hash(t) != tape_hash(list(reversed(t)))
+
+
+# --- artifacts ------------------------------------------------------------------------
+
+REPORT, DATA = b"# report\nthree cities\n", bytes(range(256)) * 3
+ARTIFACTS = [artifact_entry("report.md", REPORT), artifact_entry("data.bin", DATA)]
+
+
+def test_artifacts_are_signed_sorted_and_checked():
+    att = sign_run_attestation(body(artifacts=ARTIFACTS), SIGNER)
+    assert [a["name"] for a in att["body"]["artifacts"]] == ["data.bin", "report.md"]
+    expect = dataclasses.replace(EXPECT, artifacts=list(reversed(ARTIFACTS)))
+    got = verify_run_attestation(att, expected=expect)
+    assert got["artifacts"][1] == {
+        "name": "report.md",
+        "sha256": hashlib.sha256(REPORT).hexdigest(),
+        "size": len(REPORT),
+    }
+    check_artifact(got, "report.md", REPORT)
+    check_artifact(got, "data.bin", DATA)
+    # the signed list is what the client expects: a missing artifact is refused too
+    with pytest.raises(RunAttestationError) as info:
+        verify_run_attestation(att, expected=dataclasses.replace(EXPECT, artifacts=[]))
+    assert info.value.field == "artifacts"
+
+
+def test_a_tampered_artifact_hash_fails_verification():
+    att = sign_run_attestation(body(artifacts=ARTIFACTS), SIGNER)
+    evil = hashlib.sha256(b"# report\nfour cities\n").hexdigest()
+    forged = copy.deepcopy(att)
+    forged["body"]["artifacts"][1]["sha256"] = evil
+    with pytest.raises(RunAttestationError) as info:
+        verify_run_attestation(forged, expected=EXPECT)
+    assert info.value.field == "signature"
+    # re-signed by the right key, the changed hash still differs from what the client knows
+    resigned = sign_run_attestation(forged["body"], SIGNER)
+    expect = dataclasses.replace(EXPECT, artifacts=ARTIFACTS)
+    with pytest.raises(RunAttestationError) as info:
+        verify_run_attestation(resigned, expected=expect)
+    assert info.value.field == "artifacts"
+    # and the genuine bytes no longer pass the per-file check against it
+    with pytest.raises(RunAttestationError):
+        check_artifact(resigned["body"], "report.md", REPORT)
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [
+            {"name": "b", "sha256": "a" * 64, "size": 1},
+            {"name": "a", "sha256": "a" * 64, "size": 1},
+        ],
+        [{"name": "a", "sha256": "A" * 64, "size": 1}],
+        [{"name": "a", "sha256": "a" * 64, "size": -1}],
+        [{"name": "a", "sha256": "a" * 64, "size": True}],
+        [{"name": "a", "sha256": "a" * 64, "size": 1, "extra": 1}],
+        [{"name": "a", "sha256": "a" * 64, "size": 1}] * 2,
+        {"name": "a", "sha256": "a" * 64, "size": 1},
+    ],
+)
+def test_malformed_artifact_lists_are_refused(records):
+    tampered = body()
+    tampered["artifacts"] = records
+    with pytest.raises(RunAttestationError) as info:
+        verify_run_attestation(sign_run_attestation(tampered, SIGNER), expected=EXPECT)
+    assert info.value.field == "artifacts"
+    if isinstance(records, list) and records[0]["name"] == "a":
+        with pytest.raises(ValueError):
+            body(artifacts=records)
+
+
+def test_a_previous_schema_without_artifacts_is_refused():
+    old = body()
+    del old["artifacts"]
+    old["schema"] = "hivemind.run-attestation.v2"
+    with pytest.raises(RunAttestationError) as info:
+        verify_run_attestation(sign_run_attestation(old, SIGNER), expected=EXPECT)
+    assert info.value.field == "schema"

@@ -21,8 +21,10 @@
     manifest hash covering tables and policy, status, freshness):
     test_pipeline_api.py::test_run_attestation_verifies_and_tampering_fails,
     test_attestation_run.py::test_every_field_is_checked_against_expectations,
-    test_attestation_run.py::test_freshness; not fixed: artifact hashes are not signed
-    (the attestation schema lives in attestation/run.py and its client check in hmctl)
+    test_attestation_run.py::test_freshness; artifact name/sha256/size records (schema v3):
+    test_attestation_run.py::test_a_tampered_artifact_hash_fails_verification,
+    test_artifacts_sealed.py::test_run_attestation_signs_the_artifact_hash, and hmctl
+    refuses altered or unsigned downloads: hmctl/tests/test_room_artifact_hashes.py
 #12 model choice belongs to the asker: test_participant_cannot_choose_the_guarding_models;
     agent-injected ``model``/``extra_body``:
     test_bridge.py::test_proxy_pins_model_and_strips_unknown_parameters,

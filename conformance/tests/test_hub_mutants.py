@@ -352,6 +352,11 @@ def _repeating(n: int) -> bytes:
     return b"\x01" * n if n in (12, 16) else os.urandom(n)
 
 
+class UnverifiedIntercom(ReferenceHub):
+    def signed(self, me: Any, message: HiveMessage) -> bool:
+        return True
+
+
 MUTANTS = [
     HubMutant("accept_any_key", ("H01", "H17"), hub=AcceptAnyKey),
     HubMutant("lenient_auth", ("H02", "H02-S", "X01"), patch=lenient_auth),
@@ -395,6 +400,7 @@ MUTANTS = [
     HubMutant("ignore_permissions", ("H34", "H34-S"), hub=IgnorePermissions),
     HubMutant("ping_every_time", ("H35",), hub=PingEveryTime),
     HubMutant("no_site_injection", ("H36",), hub=NoSiteInjection),
+    HubMutant("unverified_intercom", ("H51",), hub=UnverifiedIntercom),
     HubMutant("noise_bad_prologue", ("N01",), patch=noise_bad_prologue),
     HubMutant("wrong_close_code", ("H50", "H13"), patch=wrong_close_code),
 ]  # fmt: skip

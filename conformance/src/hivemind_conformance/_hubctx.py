@@ -263,8 +263,13 @@ class HubContext:
         encodings: list[str] | None = OFFER_ENCODINGS,
         ciphers: list[str] | None = OFFER_CIPHERS,
         site_id: str = "conformance",
+        pubkey: str | None = None,
     ) -> Session:
-        """Dial, handshake and send our HELLO: a registered session."""
+        """Dial, handshake and send our HELLO: a registered session.
+
+        Args:
+            pubkey: The RSA public key (PEM) our HELLO announces; None by default.
+        """
         creds = creds or self.config.client
         try:
             peer = await self.dial(self.auth_query(creds))
@@ -278,7 +283,7 @@ class HubContext:
         ours = HiveMessage(
             MessageType.HELLO,
             {
-                "pubkey": None,
+                "pubkey": pubkey,
                 "session": {"session_id": sid, "site_id": site_id},
                 "site_id": site_id,
             },

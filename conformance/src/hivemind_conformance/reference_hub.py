@@ -5,7 +5,9 @@ INFO/SKIP against it) and what ``make conformance`` runs against. It keeps a
 routing table of registered sessions, admits BUS messages through a
 deny-by-default type ACL (``hive.policy.denied`` on refusal), kicks clients
 that send wrappers they may not send (close 1008), floods PING once per
-``flood_id``, relays BROADCAST/PROPAGATE to the other sessions, and runs the
+``flood_id``, relays BROADCAST/PROPAGATE to the other sessions, relays an
+INTERCOM to its addressee only when its signature verifies against the
+sender's HELLO key, and runs the
 echo agent of docs/spec §9.1: every injected BUS whose type starts with
 ``hive.conformance.`` (and is not itself a reply) is answered with
 ``<type>.reply`` carrying ``{"data": <request data>, "context": <context the
@@ -43,6 +45,8 @@ from hivemind_proto.trio import (
     ServerLimits,
     serve_hive,
 )
+
+from . import _rsa
 
 CONFORMANCE_PREFIX: Final = "hive.conformance."
 FLOOD_MEMORY: Final = 1000
@@ -95,6 +99,7 @@ class _Registered:
     channel: HiveChannel
     record: ClientRecord
     session: dict[str, Any]
+    pubkey: str | None = None
 
 
 class ReferenceHub:
@@ -174,7 +179,9 @@ class ReferenceHub:
             await channel.aclose(CloseCode.POLICY_VIOLATION, "session 'default' is reserved")
             return
         peer = self.peer_name(auth, record, session)
-        self.peers[peer] = _Registered(channel, record, session)
+        pubkey = channel.hello.payload.get("pubkey")
+        pubkey = pubkey if isinstance(pubkey, str) else None
+        self.peers[peer] = _Registered(channel, record, session, pubkey)
         try:
             while True:
                 event = await channel.receive_event()
@@ -198,6 +205,8 @@ class ReferenceHub:
             await self.local_wrapper(peer, message)
             if kind is not MessageType.ESCALATE:
                 self.relay(peer, message.inner)
+        elif kind is MessageType.INTERCOM:
+            self.intercom(peer, message)
         elif kind is MessageType.BINARY and not me.record.allowed_types:
             self.deny(peer, "binary", "acl_disallowed_type")
 
@@ -231,6 +240,23 @@ class ReferenceHub:
         wrapped = HiveMessage(MessageType.PROPAGATE, own)
         for registered in list(self.peers.values()):
             registered.channel.send_nowait(wrapped)
+
+    def intercom(self, sender: str, message: HiveMessage) -> None:
+        """Relay a signed INTERCOM to the sessions whose HELLO key is its target (§7.4).
+
+        The reference hub has no INTERCOM key of its own: one without a target
+        (addressed to the hub) is dropped like a badly signed one.
+        """
+        if not self.signed(self.peers[sender], message) or message.target_pubkey is None:
+            return
+        wanted = message.target_pubkey.strip()
+        for peer, registered in list(self.peers.items()):
+            if peer != sender and (registered.pubkey or "").strip() == wanted:
+                registered.channel.send_nowait(message)
+
+    def signed(self, me: _Registered, message: HiveMessage) -> bool:
+        """Whether the INTERCOM signature verifies against the sender's HELLO key."""
+        return me.pubkey is not None and _rsa.verify(me.pubkey, message.payload)
 
     def relay(self, sender: str, inner: HiveMessage) -> None:
         """Send the unwrapped inner message to every other registered client."""

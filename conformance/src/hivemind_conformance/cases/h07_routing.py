@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import trio
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from hivemind_proto import HiveMessage, MessageType
 
+from .. import _rsa
 from .._case import Failed, Level, Outcome, Profile, Skipped, expect
 from .._hubctx import ECHO, FORBIDDEN, HubContext, Session, reply_data
 from .._peer import PeerClosed
@@ -357,6 +361,60 @@ async def escalate_site(ctx: HubContext) -> Outcome:
     reply = await ctx.wait_reply(session)
     expect(reply is not None, "the inner BUS injected (an echo reply)", "none")
     return Outcome("injected")
+
+
+def _intercom(recipient_pem: str, signer: RSAPrivateKey, marker: str) -> HiveMessage:
+    """A legacy INTERCOM for ``recipient_pem`` carrying a small BUS, signed by ``signer``."""
+    inner = {"msg_type": "bus", "payload": {"type": ECHO, "data": {"marker": marker}}}
+    payload = _rsa.seal(recipient_pem, json.dumps(inner).encode(), signer)
+    return HiveMessage(MessageType.INTERCOM, payload, target_pubkey=recipient_pem)
+
+
+def _carries(messages: list[HiveMessage], payload: object) -> bool:
+    """Whether one of ``messages`` is (or wraps) an INTERCOM with ``payload``'s ciphertext."""
+    wanted = payload.get("ciphertext") if isinstance(payload, dict) else None
+    for message in messages:
+        if message.msg_type is not MessageType.INTERCOM and isinstance(
+            message.payload, HiveMessage
+        ):
+            message = message.payload
+        got = message.payload
+        intercom = message.msg_type is MessageType.INTERCOM and isinstance(got, dict)
+        if intercom and got.get("ciphertext") == wanted:  # type: ignore[union-attr]
+            return True
+    return False
+
+
+@hub_case(
+    "hub/7.4/H51",
+    "7.4",
+    "INTERCOM signature checked",
+    "A hardened hub MUST NOT relay an INTERCOM whose signature does not verify against the "
+    "pubkey of the sender's HELLO, and MUST relay a correctly signed one to the connection "
+    "whose HELLO pubkey is its target_pubkey.",
+    MUST,
+    S,
+)
+async def intercom_signature(ctx: HubContext) -> Outcome:
+    keys = await trio.to_thread.run_sync(lambda: [_rsa.new_key() for _ in range(3)])
+    key_a, key_b, forger = keys
+    pem_b = _rsa.public_pem(key_b)
+    sender = await ctx.session(pubkey=_rsa.public_pem(key_a))
+    addressee = await ctx.session(pubkey=pem_b)
+    await _registered(ctx, sender, addressee)
+    forged = _intercom(pem_b, forger, ctx.rng(6).hex())
+    await sender.send(forged)
+    got = await _collect(ctx, addressee, ctx.config.quiet_timeout)
+    expect(not _carries(got, forged.payload), "a badly signed INTERCOM dropped", "relayed")
+    signed = _intercom(pem_b, key_a, ctx.rng(6).hex())
+    await sender.send(signed)
+    deadline = trio.current_time() + ctx.config.reply_timeout
+    while (left := deadline - trio.current_time()) > 0:
+        got = await _collect(ctx, addressee, min(left, ctx.config.quiet_timeout))
+        expect(not _carries(got, forged.payload), "a badly signed INTERCOM dropped", "relayed")
+        if _carries(got, signed.payload):
+            return Outcome("forged one dropped, signed one relayed")
+    raise Failed("the correctly signed INTERCOM relayed to its addressee", "not relayed")
 
 
 def _skip_case(

@@ -215,3 +215,33 @@ def test_signed_records_match_the_bytes_the_service_stored(relayed) -> None:
             "size": len(REPORT),
         }
     ]
+
+
+def test_runs_artifacts_refuses_records_the_run_signer_did_not_sign(relayed, tmp_path) -> None:
+    """A relay rewriting both the file and its signed record is caught by the signature."""
+    w, relay, link = relayed
+    asked = _ask(w, link)
+    assert asked.exit_code == 0, (asked.stdout, asked.stderr)
+    run_id = json.loads(asked.stdout)["run_id"]
+    forged = b"forged report"
+
+    def rewrite_both(path: str, body: bytes) -> bytes:
+        if _is_artifact(path):
+            return forged
+        if path == f"/v1/runs/{run_id}":
+            run = json.loads(body)
+            run["attestation"]["body"]["artifacts"] = [
+                {"name": "report.txt", "sha256": hashlib.sha256(forged).hexdigest(),
+                 "size": len(forged)}
+            ]  # fmt: skip
+            return json.dumps(run).encode()
+        return body
+
+    relay.rewrite = rewrite_both
+    fetched = w.run(
+        "--profile", "dave", "runs", "artifacts", run_id, "--room", link,
+        "--fetch", str(tmp_path / "copy"),
+    )  # fmt: skip
+    assert fetched.exit_code == 11, (fetched.stdout, fetched.stderr)
+    assert "run attestation check failed: signature" in fetched.stderr
+    assert not (tmp_path / "copy" / run_id / "report.txt").exists()

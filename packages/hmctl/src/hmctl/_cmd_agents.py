@@ -6,14 +6,22 @@ from pathlib import Path
 from typing import Any
 
 import click
-from hivemind_rooms.attestation.run import RUN_SCHEMA
+from hivemind_rooms.attestation.run import RunAttestationError, verify_run_signature
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from ._room_base import RoomGroup, json_option, kv_table, options, runtime
-from .client import UsageProblem, artifact_names, fetch_artifacts, resolve_target, run_stage
+from .client import (
+    AttestationInvalid,
+    UsageProblem,
+    artifact_names,
+    fetch_artifacts,
+    resolve_target,
+    run_stage,
+)
 from .client.rooms import upload_agent
+from .client.verify import VerifiedService
 
 __all__ = ["agents", "runs"]
 
@@ -170,18 +178,37 @@ def _runs_api(ctx: click.Context, room: str | None) -> Any:
     return opts.api()
 
 
-def _signed_body(run: dict[str, Any]) -> dict[str, Any] | None:
-    """The run's attestation body when it lists artifact hashes (v3), else None.
+def _runs_service(ctx: click.Context, room: str | None) -> VerifiedService:
+    """The verified service ``_runs_api`` talks to (cached for the invocation)."""
+    opts = options(ctx)
+    if room:
+        return opts.verified(resolve_target(opts.state, opts.maybe_profile(), room).service)
+    return opts.verified(opts.load_profile().service)
+
+
+def _signed_body(run: dict[str, Any], service: VerifiedService) -> dict[str, Any] | None:
+    """The run's attestation body, its signature checked, to check downloads against.
 
     ``runs artifacts`` does not know the question, so it cannot verify the
-    whole attestation; it still refuses downloads that differ from the
-    artifact records the service signed into it.
+    whole attestation; it checks that the attested run signer of the verified
+    service signed it, then refuses downloads that differ from the artifact
+    records in it. None when attestations are skipped or the run is unsigned.
+
+    Raises:
+        AttestationInvalid: the attestation is not the attested signer's.
     """
     att = run.get("attestation")
-    body = att.get("body") if isinstance(att, dict) else None
-    if isinstance(body, dict) and body.get("schema") == RUN_SCHEMA:
-        return body
-    return None
+    if service.attestation is None or not att:
+        return None
+    try:
+        return verify_run_signature(
+            att, signer_pubkey_b64=service.attestation.run_signer_pubkey_b64
+        )
+    except RunAttestationError as exc:
+        raise AttestationInvalid(
+            f"run attestation check failed: {exc.field}",
+            hint="do not trust these artifacts",
+        ) from None
 
 
 @runs.command("list")
@@ -259,7 +286,7 @@ def runs_artifacts(ctx: click.Context, run_id: str, room: str | None, target: Pa
         if target is not None and not items:
             raise UsageProblem(f"run {run_id} has no artifacts you can see")
         fetched = (
-            fetch_artifacts(api, run, target, signed=_signed_body(run))
+            fetch_artifacts(api, run, target, signed=_signed_body(run, _runs_service(ctx, room)))
             if target is not None
             else []
         )

@@ -46,6 +46,7 @@ __all__ = [
     "tape_hash",
     "text_hash",
     "verify_run_attestation",
+    "verify_run_signature",
 ]
 
 RUN_SCHEMA = "hivemind.run-attestation.v3"
@@ -300,6 +301,36 @@ def _expected_fields(e: RunExpectation) -> dict[str, Any]:
     return fields
 
 
+def verify_run_signature(att: Any, *, signer_pubkey_b64: str) -> dict[str, Any]:
+    """Check only who signed a run attestation: shape, signer and signature.
+
+    For a client that holds the attested run-signer key but not the question
+    (it cannot build a :class:`RunExpectation`), e.g. to check artifact
+    downloads against the signed artifact records.
+
+    Returns:
+        The body, signed by ``signer_pubkey_b64``.
+
+    Raises:
+        RunAttestationError: ``schema``, ``signer`` or ``signature``.
+    """
+    body, signature, signer = _split(att)
+    _check_signed(body, signature, signer, signer_pubkey_b64)
+    if body["signer_pubkey_b64"] != signer_pubkey_b64:
+        raise RunAttestationError("signer_pubkey_b64")
+    return body
+
+
+def _check_signed(body: dict[str, Any], signature: bytes, signer: str, expected: str) -> None:
+    if signer != expected:
+        raise RunAttestationError("signer")
+    try:
+        key = VerifyKey(b64_decode(signer, length=32))
+        key.verify(canonical_json(body), signature)
+    except (BadSignatureError, CanonicalError, ValueError) as exc:
+        raise RunAttestationError("signature") from exc
+
+
 def verify_run_attestation(att: Any, *, expected: RunExpectation) -> dict[str, Any]:
     """Verify a signed run attestation against everything the client knows.
 
@@ -314,13 +345,7 @@ def verify_run_attestation(att: Any, *, expected: RunExpectation) -> dict[str, A
         RunAttestationError: ``exc.field`` names the first failing check.
     """
     body, signature, signer = _split(att)
-    if signer != expected.signer_pubkey_b64:
-        raise RunAttestationError("signer")
-    try:
-        key = VerifyKey(b64_decode(signer, length=32))
-        key.verify(canonical_json(body), signature)
-    except (BadSignatureError, CanonicalError, ValueError) as exc:
-        raise RunAttestationError("signature") from exc
+    _check_signed(body, signature, signer, expected.signer_pubkey_b64)
     for name, value in _expected_fields(expected).items():
         if canonical_json(body[name]) != canonical_json(value):
             raise RunAttestationError(name)

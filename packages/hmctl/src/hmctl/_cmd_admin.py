@@ -8,7 +8,6 @@ attestation verified (fresh nonce, approved compose hash).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,14 +18,12 @@ from rich.table import Table
 from rich.text import Text
 
 from ._cmd_account import usd
-from ._room_base import RoomGroup, json_option, kv_table, options, runtime
+from ._room_base import RoomGroup, json_option, kv_table, options, parse_duration, runtime
 from .client import RoomApi, UsageProblem
 
 __all__ = ["admin"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-_DURATION = re.compile(r"^(\d+)([dhms]?)$")
-_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
 _META = "hmctl.admin"
 
 
@@ -195,13 +192,6 @@ def tenants_reset_key(
 # -- credit codes -----------------------------------------------------------------------
 
 
-def _seconds(text: str) -> int:
-    match = _DURATION.fullmatch(text.strip())
-    if not match or int(match.group(1)) <= 0:
-        raise UsageProblem(f"invalid duration {text!r}", hint="use e.g. 7d, 24h, 60m or 90s")
-    return int(match.group(1)) * _UNITS[match.group(2)]
-
-
 @admin.group("credit-codes")
 def credit_codes() -> None:
     """Create, list and revoke credit codes."""
@@ -223,7 +213,7 @@ def codes_create(
     rt = runtime(ctx)
     body: dict[str, Any] = {"credit_usd": credit, "max_redemptions": uses, "label": label}
     if expires_in:
-        body["expires_in_seconds"] = _seconds(expires_in)
+        body["expires_in_seconds"] = parse_duration(expires_in)
     with admin_api(ctx) as api:
         record = api.request("POST", "/v1/admin/credit-codes", json=body)
 

@@ -23,18 +23,15 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
-from hivemind_hub.agents import OVOSBusAgent
 from hivemind_proto import HandshakeComplete, build_authorization
 
 from .hubkit import PASSWORD, UTT, hub_config, running_hub, wait_for
-from .test_e2e_interop import read_line, stop, wait_port
-from .test_e2e_interop import reference_peers as peers
+from .test_e2e_interop import real_ovos_bus
 from .test_http_transport import KEY, PollingSatellite, http_config
 
 HERE = Path(__file__).parent / "interop"
@@ -124,39 +121,13 @@ async def test_binary_frames_are_never_offered_over_http(tmp_path) -> None:
 async def test_released_http_client_through_real_ovos_bus(tmp_path, caplog, interop_python) -> None:
     py = interop_python
     caplog.set_level(logging.INFO)
-    root = tmp_path / "home"
-    bus_port = peers.free_port()
-    peers.write_bus_config(root, bus_port)
-    env = peers.xdg_env(root)
-    procs: list[trio.Process] = []
-    try:
-        with trio.fail_after(240):
-            bus = await trio.lowlevel.open_process(
-                [str(Path(py).parent / "ovos-messagebus")],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            procs.append(bus)
-            await wait_port(bus_port)
-            responder = await trio.lowlevel.open_process(
-                [py, str(HERE / "bus_responder.py"), str(bus_port)],
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-            procs.append(responder)
-            assert await read_line(responder) == "ready"
-            agent = OVOSBusAgent({"host": "127.0.0.1", "port": bus_port})
+    with trio.fail_after(240):
+        async with real_ovos_bus(py, tmp_path / "home") as (env, agent):
             config = http_config(tmp_path)
             async with running_hub(tmp_path, config=config, agent=agent) as serving:
                 with trio.fail_after(20):
                     await agent.connected.wait()
                 await run_scenario(py, env, serving)
-    finally:
-        for proc in procs:
-            await stop(proc)
     logs = caplog.text
     assert "Running on http://127.0.0.1" in logs  # the capture did see the hub's INFO lines
     for secret in (

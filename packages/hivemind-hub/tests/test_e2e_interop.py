@@ -14,6 +14,8 @@ import importlib.util
 import json
 import logging
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -95,40 +97,50 @@ async def stop(proc: trio.Process) -> None:
                 await stream.aclose()
 
 
-async def test_released_satellite_through_real_ovos_bus(tmp_path, caplog, interop_python) -> None:
-    py = interop_python
-    bin_dir = Path(py).parent
-    caplog.set_level(logging.INFO)
-    root = tmp_path / "home"
+@asynccontextmanager
+async def real_ovos_bus(py: str, root: Path) -> AsyncIterator[tuple[dict, OVOSBusAgent]]:
+    """The released ``ovos-messagebus`` and the bus responder on a free loopback port.
+
+    Yields the XDG environment of the interop processes and an (unconnected)
+    ``OVOSBusAgent`` for the bus; both processes are stopped on exit.
+    """
     bus_port = free_port()
     write_bus_config(root, bus_port)
     env = xdg_env(root)
     procs: list[trio.Process] = []
     try:
-        with trio.fail_after(240):
-            bus = await trio.lowlevel.open_process(
-                [str(bin_dir / "ovos-messagebus")],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            procs.append(bus)
-            await wait_port(bus_port)
-            responder = await trio.lowlevel.open_process(
-                [py, str(HERE / "bus_responder.py"), str(bus_port)],
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-            procs.append(responder)
-            assert await read_line(responder) == "ready"
-            agent = OVOSBusAgent({"host": "127.0.0.1", "port": bus_port})
-            async with running_hub(tmp_path, agent=agent) as serving:
-                await run_scenario(py, env, tmp_path, serving, agent)
+        bus = await trio.lowlevel.open_process(
+            [str(Path(py).parent / "ovos-messagebus")],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(bus)
+        await wait_port(bus_port)
+        responder = await trio.lowlevel.open_process(
+            [py, str(HERE / "bus_responder.py"), str(bus_port)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(responder)
+        assert await read_line(responder) == "ready"
+        yield env, OVOSBusAgent({"host": "127.0.0.1", "port": bus_port})
     finally:
         for proc in procs:
             await stop(proc)
+
+
+async def test_released_satellite_through_real_ovos_bus(tmp_path, caplog, interop_python) -> None:
+    py = interop_python
+    caplog.set_level(logging.INFO)
+    with trio.fail_after(240):
+        async with (
+            real_ovos_bus(py, tmp_path / "home") as (env, agent),
+            running_hub(tmp_path, agent=agent) as serving,
+        ):
+            await run_scenario(py, env, tmp_path, serving, agent)
     logs = caplog.text
     assert "client 1 connected" in logs  # the capture did see the hub's INFO lines
     for secret in (
